@@ -1,0 +1,253 @@
+"""The connector's own store: SQLAlchemy Core tables and the engine that holds them.
+
+Only what reliable delivery needs lives here (ARCHITECTURE.md §1): dedupe keys, the conversation →
+ticket map, the job queue, opt-outs, delivery status, shared rate budgets and leases. The helpdesk
+stays the system of record.
+
+SQLite is the embedded default: one file in WAL mode, shareable by several processes on one machine.
+Every SQLite transaction starts with ``BEGIN IMMEDIATE`` so writers queue on the file lock instead of
+failing a read-then-write upgrade with "database is locked" (https://sqlite.org/lang_transaction.html).
+PostgreSQL is for several machines; the queue then claims with ``FOR UPDATE SKIP LOCKED``.
+
+Times are stored as UNIX seconds (float): the queue compares them on every claim and an injectable
+``now`` in tests is a plain number.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import make_url
+
+metadata = MetaData()
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for a busy queue.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(64), nullable=False),
+    Column("conversation_key", String(255)),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # ready | running | done | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False),
+    Column("run_at", Float, nullable=False),
+    Column("lease_token", String(64)),
+    Column("lease_expires_at", Float),
+    Column("locked_by", String(128)),
+    Column("last_error", Text),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Index("ix_jobs_status_run_at", "status", "run_at"),
+    Index("ix_jobs_conversation", "conversation_key", "id"),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_phone", String(32), nullable=False),
+    Column("channel_key", String(64), nullable=False),
+    Column("helpdesk", String(16), nullable=False),
+    Column("requester_id", BigInteger),
+    Column("ticket_id", BigInteger),
+    Column("ticket_status", String(16)),
+    Column("ticket_updated_stamp", String(32)),
+    Column("ticket_created_at", Float),
+    Column("solved_at", Float),
+    Column("category", String(32)),
+    Column("tier", String(8)),
+    Column("pending_create_key", String(64)),  # Idempotency-Key of a creation under way
+    Column("pending_create_at", Float),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("customer_phone", "channel_key", name="uq_conversation"),
+    Index("ix_conversations_ticket", "helpdesk", "ticket_id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("provider", String(16), nullable=False),
+    Column("provider_message_id", String(64), nullable=False),
+    Column("conversation_id", BigInteger, ForeignKey("conversations.id")),
+    Column("channel_key", String(64)),
+    Column("from_number", String(32), nullable=False),
+    Column("to_number", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("media", JSON, nullable=False),
+    Column("raw", JSON, nullable=False),
+    Column("received_at", Float, nullable=False),
+    # pending → delivered (on the ticket) | held (no channel: dead-lettered, visible to admins)
+    Column("state", String(16), nullable=False),
+    Column("keyword", String(16)),
+    Column("ticket_id", BigInteger),
+    Column("comment_marker", String(64)),  # text that identifies the update carrying it
+    Column("delivered_at", Float),
+    UniqueConstraint("provider", "provider_message_id", name="uq_message_provider_id"),
+    Index("ix_messages_conversation_state", "conversation_id", "state", "id"),
+)
+
+outbound = Table(
+    "outbound",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("conversation_id", BigInteger),
+    Column("ticket_id", BigInteger),
+    Column("source", String(24), nullable=False),  # agent_reply | ack | keyword | note
+    Column("source_id", String(64), nullable=False),
+    Column("part", Integer, nullable=False, default=1),
+    Column("provider", String(16), nullable=False),
+    Column("to_number", String(32), nullable=False),
+    Column("from_number", String(32)),
+    Column("messaging_service_sid", String(64)),
+    Column("body", Text, nullable=False),
+    Column("media_urls", JSON, nullable=False),
+    # intent → sending → sent | rejected | unknown (ambiguous; reconcile before resending)
+    Column("send_state", String(16), nullable=False),
+    Column("status", String(16)),  # the provider's delivery status, forward only
+    Column("provider_message_id", String(64)),
+    Column("error_code", String(16)),
+    Column("noted", Boolean, nullable=False, default=False),  # failure already noted on ticket
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("source", "source_id", "part", name="uq_outbound_source"),
+    Index("ix_outbound_provider_id", "provider", "provider_message_id"),
+)
+
+helpdesk_users = Table(
+    "helpdesk_users",
+    metadata,
+    Column("helpdesk", String(16), primary_key=True),
+    Column("external_id", String(64), primary_key=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+opt_outs = Table(
+    "opt_outs",
+    metadata,
+    Column("phone", String(32), primary_key=True),
+    Column("channel_key", String(64), primary_key=True),
+    Column("opted_out_at", Float, nullable=False),
+    Column("source", String(32), nullable=False),
+)
+
+kv = Table(
+    "kv",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+rate_windows = Table(
+    "rate_windows",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("window_start", Float, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("blocked_until", Float, nullable=False, default=0.0),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(48), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+
+def is_sqlite(engine_or_url: Engine | str) -> bool:
+    url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
+    return url.get_backend_name() == "sqlite"
+
+
+def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
+    """An engine set up for this store: WAL and immediate transactions on SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            parsed,
+            echo=echo,
+            connect_args={"timeout": 30, "check_same_thread": False},
+        )
+        _sqlite_setup(engine)
+        return engine
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, echo=echo, pool_size=pool_size, max_overflow=pool_size,
+                         pool_pre_ping=True)
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from pysqlite so BEGIN IMMEDIATE below is what runs
+        # (https://docs.sqlalchemy.org/en/20/dialects/sqlite.html#serializable-isolation-savepoints-transactional-ddl).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable across app crashes in WAL mode
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'IMMEDIATE')}")
+
+
+def reading(engine: Engine) -> Connection:
+    """A connection for reads only: on SQLite a deferred transaction, so it takes no write lock.
+
+    Use it as ``with reading(engine) as conn:``. Everything else begins IMMEDIATE (see above).
+    """
+    return engine.connect().execution_options(sqlite_begin="DEFERRED")
+
+
+def sqlite_path(url: str) -> str | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    return os.path.abspath(parsed.database) if parsed.database else None
