@@ -1,0 +1,322 @@
+"""The policy pack: the shipped default, validation errors that name the key, rendering, lint."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+import tomllib
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector.errors import ConfigurationError
+from mappings.policy import (
+    format_duration,
+    gsm7_septets,
+    is_gsm7,
+    lint,
+    load_policy,
+    policy_from_dict,
+)
+
+
+@pytest.fixture(scope="module")
+def raw_default() -> dict[str, Any]:
+    with resources.files("mappings").joinpath("default_policy.toml").open("rb") as fh:
+        return tomllib.load(fh)
+
+
+@pytest.fixture
+def raw(raw_default: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(raw_default)
+
+
+def error_of(raw: dict[str, Any]) -> ConfigurationError:
+    with pytest.raises(ConfigurationError) as info:
+        policy_from_dict(raw)
+    return info.value
+
+
+# --- the default pack ------------------------------------------------------------------------
+
+
+def test_default_pack_has_the_five_scenarios_in_order() -> None:
+    policy = load_policy()
+    ids = [s.id for s in policy.scenarios]
+    assert ids == ["general", "order", "technical", "billing", "outage"]
+    assert policy.default_scenario.id == "general"
+    assert policy.source.endswith("default_policy.toml")
+
+
+@pytest.mark.parametrize(
+    ("scenario", "tier", "zendesk", "freshdesk", "minutes", "business_hours"),
+    [
+        ("general", "P3", "normal", 2, 10, True),
+        ("order", "P3", "normal", 2, 10, False),
+        ("technical", "P2", "high", 3, 15, False),
+        ("billing", "P2", "high", 3, 20, False),
+        ("outage", "P1", "urgent", 4, 5, False),
+    ],
+)
+def test_default_targets_follow_issue_4(
+    scenario: str, tier: str, zendesk: str, freshdesk: int, minutes: int, business_hours: bool
+) -> None:
+    policy = load_policy()
+    s = policy.scenario(scenario)
+    assert (s.tier, s.first_response_minutes, s.business_hours) == (tier, minutes, business_hours)
+    assert policy.priority_for(s.tier, "zendesk") == zendesk
+    assert policy.priority_for(s.tier, "freshdesk") == freshdesk
+
+
+def test_default_escalation_rules_are_data() -> None:
+    policy = load_policy()
+    general = policy.scenario("general").escalation
+    assert (general.trigger, general.after_minutes) == ("no_customer_response", 24 * 60)
+    order = policy.scenario("order").escalation
+    assert (order.trigger, order.after_minutes) == ("status_unknown", 30)
+    technical = policy.scenario("technical").escalation
+    assert (technical.trigger, technical.max_loops) == ("diagnostic_loops", 2)
+    billing = policy.scenario("billing").escalation
+    assert billing.trigger == "flags" and set(billing.flags) == {"dispute", "high_value"}
+    outage = policy.scenario("outage").escalation
+    assert (outage.trigger, outage.distinct_numbers, outage.window_minutes) == (
+        "multiple_customers",
+        3,
+        15,
+    )
+    assert {f.id for f in policy.flags} >= {"dispute", "outage_report", "high_value"}
+
+
+@pytest.mark.parametrize("scenario", ["general", "order", "technical", "billing", "outage"])
+def test_default_acks_render_to_one_gsm7_segment(scenario: str) -> None:
+    policy = load_policy()
+    text = policy.render_ack(scenario)
+    assert "{" not in text and "}" not in text
+    assert policy.brand in text
+    assert format_duration(policy.scenario(scenario).first_response_minutes) in text
+    assert is_gsm7(text) and gsm7_septets(text) <= 160
+
+
+def test_outage_ack_gives_a_fallback() -> None:
+    policy = load_policy()
+    assert policy.status_url and policy.status_url in policy.render_ack("outage")
+
+
+def test_stop_and_help_texts_say_what_ctia_asks() -> None:
+    policy = load_policy()
+    stop = policy.render_stop_confirmation()
+    assert policy.brand in stop and "no further messages" in stop and "START" in stop
+    help_text = policy.render_help()
+    assert policy.brand in help_text and policy.support_contact in help_text
+    assert "STOP" in help_text
+
+
+def test_default_pack_lints_clean() -> None:
+    assert lint(load_policy()) == []
+
+
+def test_business_hours() -> None:
+    hours = load_policy().business_hours
+    # 2024-06-03 is a Monday; New York is UTC-4 in June.
+    assert hours.is_open(datetime(2024, 6, 3, 14, 0, tzinfo=UTC))  # 10:00
+    assert not hours.is_open(datetime(2024, 6, 3, 12, 0, tzinfo=UTC))  # 08:00
+    assert not hours.is_open(datetime(2024, 6, 1, 14, 0, tzinfo=UTC))  # Saturday
+
+
+@pytest.mark.parametrize(
+    ("minutes", "text"),
+    [(1, "1 minute"), (5, "5 minutes"), (60, "1 hour"), (90, "90 minutes"), (120, "2 hours")],
+)
+def test_format_duration(minutes: int, text: str) -> None:
+    assert format_duration(minutes) == text
+
+
+def test_gsm7_check() -> None:
+    assert is_gsm7("Hello @ £5 {ok} €")
+    assert not is_gsm7("it’s")  # curly apostrophe
+    assert not is_gsm7("ça")  # only the capital Ç is GSM-7
+    assert gsm7_septets("[]") == 4
+
+
+def test_helpers_refuse_unknown_names() -> None:
+    policy = load_policy()
+    with pytest.raises(KeyError):
+        policy.scenario("nope")
+    with pytest.raises(KeyError):
+        policy.priority_for("P9", "zendesk")
+    with pytest.raises(ValueError, match="unknown helpdesk"):
+        policy.priority_for("P1", "servicenow")
+
+
+def test_policy_module_imports_no_flask() -> None:
+    code = "import sys, mappings.policy; assert 'flask' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- errors name the key ---------------------------------------------------------------------
+
+
+def test_unknown_tier(raw: dict[str, Any]) -> None:
+    raw["scenarios"][2]["tier"] = "P9"
+    err = error_of(raw)
+    assert "scenarios[2].tier: unknown tier 'P9'" in str(err)
+    assert err.errors == {"scenarios[2].tier": "unknown tier 'P9'"}
+
+
+def test_several_errors_are_reported_together(raw: dict[str, Any]) -> None:
+    raw["scenarios"][2]["tier"] = "P9"
+    raw["scenarios"][4]["escalation"]["to_tier"] = "P0"
+    err = error_of(raw)
+    assert set(err.errors) == {"scenarios[2].tier", "scenarios[4].escalation.to_tier"}
+
+
+def test_misspelt_key(raw: dict[str, Any]) -> None:
+    raw["scenarios"][0]["first_reponse_minutes"] = 5
+    assert "scenarios[0].first_reponse_minutes: Unknown field." in str(error_of(raw))
+
+
+def test_missing_key(raw: dict[str, Any]) -> None:
+    del raw["scenarios"][3]["ack"]
+    assert "scenarios[3].ack: Missing data for required field." in str(error_of(raw))
+
+
+def test_wrong_type(raw: dict[str, Any]) -> None:
+    raw["scenarios"][1]["first_response_minutes"] = "ten"
+    assert "scenarios[1].first_response_minutes: Not a valid integer." in str(error_of(raw))
+
+
+def test_bad_term_weight(raw: dict[str, Any]) -> None:
+    raw["scenarios"][0]["signals"]["terms"]["hours"] = "lots"
+    assert "scenarios[0].signals.terms.hours: Not a valid number." in str(error_of(raw))
+
+
+def test_bad_regex(raw: dict[str, Any]) -> None:
+    raw["scenarios"][1]["signals"]["patterns"]["(order"] = 1.0
+    err = error_of(raw)
+    assert "scenarios[1].signals.patterns['(order']" in err.errors
+    assert "invalid regular expression" in str(err)
+
+
+def test_ack_not_gsm7(raw: dict[str, Any]) -> None:
+    raw["scenarios"][0]["ack"] = "{brand}: we’ll reply within {first_response}."
+    assert "scenarios[0].ack: not GSM-7" in str(error_of(raw))
+
+
+def test_ack_longer_than_one_segment_after_rendering(raw: dict[str, Any]) -> None:
+    raw["scenarios"][1]["ack"] = "{brand}: " + "x" * 140 + " {first_response}"
+    assert "scenarios[1].ack: renders to" in str(error_of(raw))
+
+
+def test_long_brand_pushes_an_ack_over_one_segment(raw: dict[str, Any]) -> None:
+    raw["brand"] = "A Very Long Brand Name Incorporated Customer Care"
+    err = error_of(raw)
+    assert any(key.endswith(".ack") for key in err.errors)
+
+
+def test_unknown_placeholder(raw: dict[str, Any]) -> None:
+    raw["scenarios"][0]["ack"] = "{brand}: hi {name}, within {first_response}."
+    assert "scenarios[0].ack: unknown placeholder {name}" in str(error_of(raw))
+
+
+def test_status_url_needed_when_used(raw: dict[str, Any]) -> None:
+    del raw["status_url"]
+    assert "scenarios[4].ack: uses {status_url} but status_url is not set" in str(error_of(raw))
+
+
+@pytest.mark.parametrize("defaults", [(), (0, 1)])
+def test_exactly_one_default_scenario(raw: dict[str, Any], defaults: tuple[int, ...]) -> None:
+    for i, scenario in enumerate(raw["scenarios"]):
+        scenario["default"] = i in defaults
+    assert "scenarios: exactly one scenario needs default = true" in str(error_of(raw))
+
+
+def test_duplicate_scenario(raw: dict[str, Any]) -> None:
+    raw["scenarios"][3]["id"] = "order"
+    assert "scenarios[3].id: duplicate scenario 'order'" in str(error_of(raw))
+
+
+def test_trigger_needs_its_parameters(raw: dict[str, Any]) -> None:
+    del raw["scenarios"][1]["escalation"]["after_minutes"]
+    assert "scenarios[1].escalation.after_minutes: required for trigger 'status_unknown'" in str(
+        error_of(raw)
+    )
+
+
+def test_unknown_trigger(raw: dict[str, Any]) -> None:
+    raw["scenarios"][1]["escalation"]["trigger"] = "whenever"
+    assert "scenarios[1].escalation.trigger: Must be one of" in str(error_of(raw))
+
+
+def test_escalation_flag_must_exist(raw: dict[str, Any]) -> None:
+    raw["scenarios"][3]["escalation"]["flags"] = ["angry"]
+    assert "scenarios[3].escalation.flags: unknown flag 'angry'" in str(error_of(raw))
+
+
+def test_flag_boost_must_name_a_scenario(raw: dict[str, Any]) -> None:
+    raw["flags"]["dispute"]["boost"] = {"finance": 2.0}
+    assert "flags.dispute.boost: unknown scenario 'finance'" in str(error_of(raw))
+
+
+def test_tier_priorities(raw: dict[str, Any]) -> None:
+    raw["tiers"][0]["zendesk_priority"] = "critical"
+    raw["tiers"][1]["freshdesk_priority"] = 7
+    err = error_of(raw)
+    assert "tiers[0].zendesk_priority" in err.errors and "tiers[1].freshdesk_priority" in err.errors
+
+
+def test_business_hours_errors(raw: dict[str, Any]) -> None:
+    raw["business_hours"]["timezone"] = "Mars/Olympus_Mons"
+    raw["business_hours"]["start"] = "19:00"
+    err = error_of(raw)
+    assert err.errors["business_hours.timezone"] == "unknown time zone 'Mars/Olympus_Mons'"
+    assert "business_hours.end" in err.errors
+
+
+def test_bad_time_format(raw: dict[str, Any]) -> None:
+    raw["business_hours"]["start"] = "9am"
+    assert "business_hours.start: expected HH:MM" in str(error_of(raw))
+
+
+def test_file_errors_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="file not found"):
+        load_policy(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("brand = \n", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=r"bad\.toml: invalid TOML"):
+        load_policy(bad)
+
+
+def test_load_from_a_file(tmp_path: Path) -> None:
+    text = resources.files("mappings").joinpath("default_policy.toml").read_text("utf-8")
+    pack = tmp_path / "ours.toml"
+    pack.write_text(text.replace('brand = "Acme Support"', 'brand = "Globex"'), "utf-8")
+    policy = load_policy(str(pack))
+    assert policy.render_ack("general").startswith("Globex:")
+
+
+# --- lint ------------------------------------------------------------------------------------
+
+
+def test_lint_warnings(raw: dict[str, Any]) -> None:
+    raw["keywords"]["help"] = "{brand}: " + "call us any time. " * 10
+    raw["keywords"]["stop_confirmation"] = "{brand}: done, no further messages."
+    raw["tiers"].append({"id": "P4", "zendesk_priority": "low", "freshdesk_priority": 1})
+    raw["scenarios"][0]["ack"] = "{brand}: thanks, we got it."
+    warnings = lint(policy_from_dict(raw))
+    joined = "\n".join(warnings)
+    assert "keywords.help: " in joined and "SMS segments" in joined
+    assert "keywords.help: does not say how to opt out (STOP)" in warnings
+    assert "keywords.stop_confirmation: does not say how to resubscribe (START)" in warnings
+    assert "tiers[3]: tier 'P4' is used by no scenario" in warnings
+    assert "scenarios[0].ack: does not tell the customer when to expect an answer" in warnings
+
+
+def test_lint_scenario_without_signals(raw: dict[str, Any]) -> None:
+    raw["scenarios"][2]["signals"] = {}
+    assert "scenarios[2].signals: no signals, so triage never picks 'technical'" in lint(
+        policy_from_dict(raw)
+    )
