@@ -7,11 +7,16 @@
     │                               have taken effect, so the handler reconciles before repeating
     ├── PermanentError              retrying cannot help: the job goes straight to the dead letters
     ├── ExternalServiceError        an outside system answered with an error (provider, status,
-    │                               response kept); ``retryable`` says which of the two above applies
+    │   │                           response kept); ``retryable`` says which applies
+    │   ├── StaleUpdate             409: a ``safe_update`` lost to a concurrent change; refetch
+    │   ├── TicketClosed            422: the ticket is closed for good; open a follow-up ticket
+    │   └── SmsRejected             the SMS provider refused the send (Twilio 21xxx): final, never
+    │                               retried; ``opted_out`` when the recipient texted STOP (21610)
+    ├── MediaUnavailable            an MMS attachment could not (or must not) be fetched; ``reason``
     └── LeaseLost                   a worker tried to ack / fail a job whose lease it no longer holds
 
-    ConfigurationError              outside the tree on purpose, so a ``except ConnectorError`` in a
-                                    job handler never swallows a broken config (django-anymail's rule)
+    ConfigurationError              outside the tree on purpose, so ``except ConnectorError`` in
+                                    a job handler never swallows a broken config (django-anymail)
 """
 
 from __future__ import annotations
@@ -75,8 +80,63 @@ class LeaseLost(ConnectorError):
 
 
 class ConfigurationError(Exception):
-    """The configuration is invalid; the message names the key path (``zendesk.subdomain: missing``)."""
+    """The config is invalid; the message names the key path (``zendesk.subdomain: missing``)."""
 
     def __init__(self, message: str, *, errors: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.errors = errors or {}
+
+
+class StaleUpdate(ExternalServiceError):
+    """Zendesk answered 409 to a ``safe_update``: the ticket changed since ``updated_stamp``.
+
+    Nothing was written; refetch the ticket and send the update again with the new stamp
+    (https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#protecting-against-ticket-update-collisions).
+    """
+
+
+class TicketClosed(ExternalServiceError):
+    """The ticket is closed and can never be updated again (Zendesk 422 ``ClosedTicket``).
+
+    A customer writing again gets a new ticket linked with ``via_followup_source_id``.
+    """
+
+
+class SmsRejected(ExternalServiceError):
+    """The SMS provider refused the send synchronously (Twilio HTTP 400 with a 21xxx code).
+
+    Final: retrying cannot help. ``code`` is the provider's integer code, the message says what it
+    means in plain words for a note on the ticket; ``opted_out`` is True when the refusal means the
+    recipient unsubscribed (Twilio 21610), so the caller records the opt-out.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status: int | None = None,
+        code: int | None = None,
+        response: Any = None,
+        opted_out: bool = False,
+    ) -> None:
+        super().__init__(
+            message, provider=provider, status=status, code=code, response=response, retryable=False
+        )
+        self.opted_out = opted_out
+
+
+class MediaUnavailable(ConnectorError):
+    """An MMS attachment was not fetched: ``reason`` says why (``foreign_host``, ``too_large`` …).
+
+    ``retryable`` is True when a later attempt may succeed (timeouts, 5xx, 429); the pipeline still
+    delivers the text and notes the missing media on the ticket.
+    """
+
+    def __init__(
+        self, message: str, *, reason: str, url: str | None = None, retryable: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.url = url
+        self.retryable = retryable

@@ -125,7 +125,9 @@ class Queue:
 
     # -- producing ---------------------------------------------------------------------------
 
-    def enqueue(self, kind: str, payload: Mapping[str, Any] | None = None, **kwargs: Any) -> int | None:
+    def enqueue(
+        self, kind: str, payload: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> int | None:
         """Queue a job in its own transaction (for callers without one)."""
         with self.engine.begin() as conn:
             return enqueue(conn, kind, payload, now=self.clock(), **kwargs)
@@ -141,23 +143,36 @@ class Queue:
             older.c.id < jobs.c.id,
             older.c.status.in_((READY, RUNNING)),
         )
-        runnable = or_(
-            and_(jobs.c.status == READY, jobs.c.run_at <= now),
-            and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now),
-        )
-        query = (
+        free = or_(jobs.c.conversation_key.is_(None), ~blocked)
+        # Two queries instead of one OR, so each walks its index in order and stops at the first
+        # runnable row; a single ORDER BY over an OR filter evaluates the conversation check on
+        # every waiting job first (quadratic on a deep queue).
+        expired = (
             select(jobs)
-            .where(runnable, or_(jobs.c.conversation_key.is_(None), ~blocked))
-            .order_by(jobs.c.run_at, jobs.c.id)
+            .where(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now, free)
+            .order_by(jobs.c.lease_expires_at)
             .limit(1)
         )
-        if kinds is not None:
-            query = query.where(jobs.c.kind.in_(list(kinds)))
-        if self._skip_locked:
-            query = query.with_for_update(skip_locked=True, of=jobs)
+        ready = (
+            select(jobs)
+            .where(jobs.c.status == READY, jobs.c.run_at <= now, free)
+            .order_by(jobs.c.status, jobs.c.run_at, jobs.c.id)
+            .limit(1)
+        )
+        queries = []
+        for query in (expired, ready):
+            if kinds is not None:
+                query = query.where(jobs.c.kind.in_(list(kinds)))
+            if self._skip_locked:
+                query = query.with_for_update(skip_locked=True, of=jobs)
+            queries.append(query)
         token = uuid.uuid4().hex
         with self.engine.begin() as conn:
-            row = conn.execute(query).mappings().first()
+            row = None
+            for query in queries:
+                row = conn.execute(query).mappings().first()
+                if row is not None:
+                    break
             if row is None:
                 return None
             expires = now + self.lease_seconds

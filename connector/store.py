@@ -5,8 +5,9 @@ ticket map, the job queue, opt-outs, delivery status, shared rate budgets and le
 stays the system of record.
 
 SQLite is the embedded default: one file in WAL mode, shareable by several processes on one machine.
-Every SQLite transaction starts with ``BEGIN IMMEDIATE`` so writers queue on the file lock instead of
-failing a read-then-write upgrade with "database is locked" (https://sqlite.org/lang_transaction.html).
+Every SQLite transaction starts with ``BEGIN IMMEDIATE`` so writers queue on the file lock instead
+of failing a read-then-write upgrade with "database is locked"
+(https://sqlite.org/lang_transaction.html); read-only paths use ``reading()``.
 PostgreSQL is for several machines; the queue then claims with ``FOR UPDATE SKIP LOCKED``.
 
 Times are stored as UNIX seconds (float): the queue compares them on every claim and an injectable
@@ -63,7 +64,7 @@ jobs = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("finished_at", Float),
-    Index("ix_jobs_status_run_at", "status", "run_at"),
+    Index("ix_jobs_status_run_at", "status", "run_at", "id"),
     Index("ix_jobs_conversation", "conversation_key", "id"),
 )
 
@@ -235,7 +236,8 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'IMMEDIATE')}")
+        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def reading(engine: Engine) -> Connection:

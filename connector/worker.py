@@ -92,7 +92,8 @@ class Worker:
         try:
             self.handlers[job.kind](job)
         except Reschedule as exc:
-            self._settle(lambda: self.queue.reschedule(holder["job"], exc.delay), job)
+            delay = exc.delay
+            self._settle(lambda: self.queue.reschedule(holder["job"], delay), job)
         except Exception as exc:
             self._failed(holder["job"], exc)
         else:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 18:56:52.462363
+Create Date: 2026-11-27 19:06:11.347838
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.create_index('ix_jobs_conversation', ['conversation_key', 'id'], unique=False)
-        batch_op.create_index('ix_jobs_status_run_at', ['status', 'run_at'], unique=False)
+        batch_op.create_index('ix_jobs_status_run_at', ['status', 'run_at', 'id'], unique=False)
 
     op.create_table('kv',
     sa.Column('key', sa.String(length=128), nullable=False),

@@ -1,0 +1,80 @@
+"""What one connector process holds: settings, the database, the queue and the worker wake-up.
+
+Built once from validated settings and shared by the web app, the embedded worker and the CLI, so a
+web request that enqueues can wake the in-process worker at once instead of waiting for its poll.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, text
+
+from connector import schema
+from connector.config import Settings
+from connector.queue import Queue
+from connector.store import is_sqlite, make_engine, reading
+
+if TYPE_CHECKING:
+    from connector.worker import Worker
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or make_engine(settings.database.url,
+                                            pool_size=settings.database.pool_size)
+        self.queue = Queue(
+            self.engine,
+            lease_seconds=settings.queue.lease_seconds,
+            backoff_base=settings.queue.backoff_base_seconds,
+            backoff_max=settings.queue.backoff_max_seconds,
+        )
+        self.wake = threading.Event()
+        self._schema_current = False
+        self.extras: dict[str, Any] = {}
+
+    @property
+    def sqlite(self) -> bool:
+        return is_sqlite(self.engine)
+
+    def prepare_schema(self) -> None:
+        """SQLite: migrate at start. PostgreSQL: leave it to ``db upgrade`` (readyz tells)."""
+        if self.sqlite:
+            schema.upgrade(self.engine)
+
+    def schema_current(self) -> bool:
+        if not self._schema_current:
+            self._schema_current = schema.is_current(self.engine)
+        return self._schema_current
+
+    def database_ok(self) -> bool:
+        with reading(self.engine) as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+
+    @cached_property
+    def handlers(self) -> dict[str, Any]:
+        from connector.pipeline import build_handlers
+
+        return build_handlers(self)
+
+    def make_worker(self, **kwargs: Any) -> Worker:
+        from connector.worker import Worker
+
+        return Worker(
+            self.queue,
+            self.handlers,
+            poll_interval=self.settings.queue.poll_interval_seconds,
+            wake=self.wake,
+            **kwargs,
+        )
+
+    def notify(self) -> None:
+        """A job was queued in this process: wake the embedded worker."""
+        self.wake.set()
+
+    def close(self) -> None:
+        self.engine.dispose()
