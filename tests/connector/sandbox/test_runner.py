@@ -1,0 +1,88 @@
+"""Both stand-ins started together, driven the way the CLI drives them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from connector.sandbox.runner import (
+    Sandbox,
+    SandboxClientError,
+    agent_reply,
+    send_text,
+    show,
+    start_sandbox,
+)
+from tests.connector.sandbox.receiver import Receiver
+
+ZENDESK_AUTH = ("connector@example.com/token", "sandbox-api-token")
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def sandbox(receiver: Receiver) -> Iterator[Sandbox]:
+    # Port 0: the defaults (8701 / 8703) may be taken by a sandbox someone is running.
+    with start_sandbox(zendesk_port=0, twilio_port=0, connector_url=receiver.url) as sandbox:
+        yield sandbox
+
+
+def test_both_services_answer_and_the_webhook_points_at_the_connector(
+    sandbox: Sandbox, receiver: Receiver
+) -> None:
+    assert sandbox.zendesk_url.startswith("http://127.0.0.1:")
+    assert sandbox.twilio_url.startswith("http://127.0.0.1:")
+    result = send_text(sandbox.twilio_url, "+12025550142", "my order is late")
+    assert result["webhook"]["url"] == f"{receiver.url}/webhooks/sms/twilio"
+    assert result["webhook"]["status"] == 200
+    assert receiver.requests_to("/webhooks/sms/twilio")[0].form["Body"] == "my order is late"
+    with requests.get(f"{sandbox.zendesk_url}/api/v2/users/me.json", auth=ZENDESK_AUTH) as me:
+        assert me.status_code == 200
+
+
+def test_agent_reply_and_show(sandbox: Sandbox) -> None:
+    with requests.post(
+        f"{sandbox.zendesk_url}/api/v2/tickets.json",
+        json={"ticket": {"subject": "Order late", "comment": {"body": "my order is late"}}},
+        auth=ZENDESK_AUTH,
+        timeout=10,
+    ) as created:
+        assert created.status_code == 201, created.text
+        ticket_id = created.json()["ticket"]["id"]
+    answer = agent_reply(sandbox.zendesk_url, ticket_id, "on its way")
+    assert answer["ticket"]["id"] == ticket_id
+    send_text(sandbox.twilio_url, "+12025550142", "STOP")
+    text = show(sandbox.zendesk_url, sandbox.twilio_url)
+    assert f"#{ticket_id}" in text and "on its way" in text
+    assert "+12025550142" in text and "unsubscribed" in text
+    assert "opted out: +12025550142" in text
+
+
+def test_client_errors_say_what_went_wrong(sandbox: Sandbox) -> None:
+    with pytest.raises(SandboxClientError, match=r"404|422|400"):
+        agent_reply(sandbox.zendesk_url, 999_999, "nobody here")
+    with pytest.raises(SandboxClientError, match="from"):
+        send_text(sandbox.twilio_url, "not-a-number", "hi")
+
+
+def test_show_reports_an_unreachable_service(sandbox: Sandbox) -> None:
+    text = show(sandbox.zendesk_url, "http://127.0.0.1:9")
+    assert "Zendesk (" in text and "unreachable" in text
+
+
+def test_start_options_reach_both_services(receiver: Receiver) -> None:
+    with start_sandbox(
+        zendesk_port=0, twilio_port=0, latency_ms=5, per_minute=50, twilio_opt_out_handling=False
+    ) as sandbox:
+        for controls in (sandbox.zendesk_controls, sandbox.twilio_controls):
+            assert controls.snapshot()["latency_ms"] == 5
+            assert controls.snapshot()["per_minute"] == 50
+        assert sandbox.twilio.opt_out_handling is False
+        assert sandbox.twilio.sms_webhook_url is None
+        assert send_text(sandbox.twilio_url, "+12025550142", "STOP")["auto_reply"] is None
