@@ -1,0 +1,673 @@
+"""adapters.helpdesk.zendesk: URLs, auth, bodies, error translation, budget, pagination."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import responses
+from responses import matchers
+
+from adapters.helpdesk.zendesk import ZendeskClient
+from connector.errors import (
+    ExternalServiceError,
+    RateLimited,
+    StaleUpdate,
+    TicketClosed,
+    TransientError,
+)
+from connector.ports import Helpdesk, RateBudget
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "zendesk"
+SPEC = Path("/work/shared/specs/zendesk-support-openapi.yaml")
+BASE = "https://acme.zendesk.com"
+API = f"{BASE}/api/v2"
+EMAIL = "connector@example.com"
+TOKEN = "zd-token-not-real"
+BASIC = "Basic " + base64.b64encode(f"{EMAIL}/token:{TOKEN}".encode()).decode()
+
+
+def fixture(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+class FakeBudget:
+    """Records what the client asks; refuses when told to."""
+
+    def __init__(self, refuse: str | None = None) -> None:
+        self.before: list[tuple[str, str | None]] = []
+        self.retry_after: list[tuple[str, float, str | None]] = []
+        self.refuse = refuse
+
+    def before_call(self, endpoint_class: str, key: str | None = None) -> None:
+        self.before.append((endpoint_class, key))
+        if endpoint_class == self.refuse:
+            raise RateLimited(f"{endpoint_class} budget spent", retry_after=12.0)
+
+    def record_retry_after(
+        self, endpoint_class: str, seconds: float, key: str | None = None
+    ) -> None:
+        self.retry_after.append((endpoint_class, seconds, key))
+
+
+@pytest.fixture
+def rsps() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock() as mock:
+        yield mock
+
+
+@pytest.fixture
+def budget() -> FakeBudget:
+    return FakeBudget()
+
+
+@pytest.fixture
+def zd(budget: FakeBudget) -> ZendeskClient:
+    return ZendeskClient(BASE, EMAIL, TOKEN, budget=budget)
+
+
+def body_of(call: Any) -> Any:
+    return json.loads(call.request.body)
+
+
+def create(zd: ZendeskClient, **overrides: Any) -> Any:
+    kwargs: dict[str, Any] = {
+        "requester_id": 9001,
+        "subject": "SMS from +1202***0142: hi my order",
+        "comment_body": "hi my order #4411 still hasnt shipped?? its been 5 days",
+        "priority": "normal",
+        "tags": ["sms", "sms_order", "sms_p3"],
+        "idempotency_key": "sms-inbound-SM1f0e1d2c",
+    }
+    kwargs.update(overrides)
+    return zd.create_ticket(**kwargs)
+
+
+# ---------------------------------------------------------------------- basics
+
+
+def test_client_implements_the_ports(zd: ZendeskClient, budget: FakeBudget) -> None:
+    assert isinstance(zd, Helpdesk)
+    assert isinstance(budget, RateBudget)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "api"),
+    [
+        ("https://acme.zendesk.com", "https://acme.zendesk.com/api/v2"),
+        ("https://acme.zendesk.com/api/v2/", "https://acme.zendesk.com/api/v2"),
+        ("https://support.acme.eu/", "https://support.acme.eu/api/v2"),  # host-mapped / EU
+        ("http://127.0.0.1:9000/zd", "http://127.0.0.1:9000/zd/api/v2"),  # sandbox / proxy
+    ],
+)
+def test_urls_and_auth_on_a_custom_base_url(
+    rsps: responses.RequestsMock, base_url: str, api: str
+) -> None:
+    rsps.get(f"{api}/users/me", json=fixture("me.json"))
+    zd = ZendeskClient(base_url, EMAIL, TOKEN)
+    me = zd.me()
+    assert (me.id, me.role) == (500, "admin")
+    request = rsps.calls[0].request
+    assert request.headers["Authorization"] == BASIC
+    assert request.headers["Accept"] == "application/json"
+    assert zd.calls == {"me": 1, "total": 1}
+
+
+def test_me_with_rejected_credentials(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
+    # Zendesk answers /users/me with an anonymous user rather than 401.
+    rsps.get(f"{API}/users/me", json={"user": {"id": None, "role": "end-user", "name": "Anon"}})
+    with pytest.raises(ExternalServiceError) as caught:
+        zd.me()
+    assert caught.value.retryable is False
+
+
+# ---------------------------------------------------------------------- users
+
+
+def test_create_or_update_user_keys_on_external_id(
+    rsps: responses.RequestsMock, zd: ZendeskClient
+) -> None:
+    rsps.post(
+        f"{API}/users/create_or_update", json=fixture("user_create_or_update.json"), status=201
+    )
+    user = zd.create_or_update_user("+12025550142")
+    assert (user.id, user.role, user.external_id) == (9001, "end-user", "sms:+12025550142")
+    assert body_of(rsps.calls[0]) == {
+        "user": {
+            "name": "+12025550142",
+            "external_id": "sms:+12025550142",
+            "identities": [{"type": "phone_number", "value": "+12025550142"}],
+        }
+    }
+
+
+def test_create_or_update_user_with_a_name(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
+    rsps.post(f"{API}/users/create_or_update", json=fixture("user_create_or_update.json"))
+    zd.create_or_update_user("+12025550142", name="Jamie")
+    assert body_of(rsps.calls[0])["user"]["name"] == "Jamie"
+
+
+def test_create_or_update_user_survives_a_refused_phone_identity(
+    rsps: responses.RequestsMock, zd: ZendeskClient
+) -> None:
+    refused = {
+        "error": "RecordInvalid",
+        "description": "Record validation errors",
+        "details": {"identities": [{"description": "Phone number: is invalid"}]},
+    }
+    rsps.post(f"{API}/users/create_or_update", json=refused, status=422)
+    rsps.post(
+        f"{API}/users/create_or_update", json=fixture("user_create_or_update.json"), status=201
+    )
+    assert zd.create_or_update_user("+19995550142").id == 9001
+    assert "identities" not in body_of(rsps.calls[1])["user"]
+    assert zd.calls["create_or_update_user"] == 2
+
+
+def test_find_user_by_external_id(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
+    rsps.get(
+        f"{API}/users/search",
+        json=fixture("users_search.json"),
+        match=[matchers.query_param_matcher({"external_id": "sms:+12025550142"})],
+    )
+    rsps.get(f"{API}/users/search", json={"users": [], "next_page": None, "count": 0})
+    user = zd.find_user_by_external_id("sms:+12025550142")
+    assert user is not None and user.id == 9001
+    assert zd.find_user_by_external_id("sms:+12025550199") is None
+
+
+# ---------------------------------------------------------------------- tickets
+
+
+def test_create_ticket_body_and_idempotency_key(
+    rsps: responses.RequestsMock, zd: ZendeskClient, budget: FakeBudget
+) -> None:
+    rsps.post(
+        f"{API}/tickets",
+        json=fixture("ticket_create_201.json"),
+        status=201,
+        headers={"x-idempotency-lookup": "miss"},
+    )
+    ticket, hit = create(zd)
+    assert hit is False
+    assert (ticket.id, ticket.status, ticket.priority) == (35436, "new", "normal")
+    assert ticket.requester_id == 9001
+    assert ticket.tags == ("sms", "sms_order", "sms_p3")
+    assert ticket.updated_at == "2026-04-01T12:00:00Z"
+    assert ticket.comment_id == 8001  # from the audit: the connector's own comment
+    request = rsps.calls[0].request
+    assert request.headers["Idempotency-Key"] == "sms-inbound-SM1f0e1d2c"
+    assert request.headers["Content-Type"] == "application/json"
+    assert body_of(rsps.calls[0]) == {
+        "ticket": {
+            "requester_id": 9001,
+            "submitter_id": 9001,
+            "subject": "SMS from +1202***0142: hi my order",
+            "comment": {
+                "body": "hi my order #4411 still hasnt shipped?? its been 5 days",
+                "public": True,
+                "author_id": 9001,
+            },
+            "tags": ["sms", "sms_order", "sms_p3"],
+            "priority": "normal",
+        }
+    }
+    assert budget.before == [("account", None)]
+
+
+def test_create_ticket_optional_fields(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
+    rsps.post(
+        f"{API}/tickets",
+        json=fixture("ticket_create_201.json"),
+        status=201,
+        headers={"X-Idempotency-Lookup": "hit"},
+    )
+    _, hit = create(
+        zd,
+        group_id=360001,
+        via_followup_source_id=35001,
+        uploads=["tok1", "tok2"],
+        ticket_type="incident",
+        problem_id=34000,
+        public=False,
+    )
+    assert hit is True
+    sent = body_of(rsps.calls[0])["ticket"]
+    assert sent["group_id"] == 360001
+    assert sent["via_followup_source_id"] == 35001
+    assert sent["comment"]["uploads"] == ["tok1", "tok2"]
+    assert sent["comment"]["public"] is False
+    assert (sent["type"], sent["problem_id"]) == ("incident", 34000)
+
+
+def test_get_ticket(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
+    rsps.get(f"{API}/tickets/35436", json=fixture("ticket_show.json"))
+    ticket = zd.get_ticket(35436)
+    assert (ticket.status, ticket.updated_at) == ("open", "2026-04-01T12:05:00Z")
+    assert ticket.comment_id is None
+    assert ticket.raw["via"]["channel"] == "api"
+
+
+def test_update_ticket_with_safe_update(
+    rsps: responses.RequestsMock, zd: ZendeskClient, budget: FakeBudget
+) -> None:
+    rsps.put(f"{API}/tickets/35436", json=fixture("ticket_update_200.json"))
+    ticket = zd.update_ticket(
+        35436,
+        comment_body="also the tracking link is broken",
+        author_id=9001,
+        uploads=["tok"],
+        status="open",
+        additional_tags=["sms_opted_out"],
+        remove_tags=["sms_p3"],
+        updated_stamp="2026-04-01T12:05:00Z",
+    )
+    assert ticket.updated_at == "2026-04-01T12:07:31Z"
+    assert ticket.comment_id == 8010
+    assert body_of(rsps.calls[0]) == {
+        "ticket": {
+            "comment": {
+                "body": "also the tracking link is broken",
+                "public": True,
+                "author_id": 9001,
+                "uploads": ["tok"],
+            },
+            "status": "open",
+            "additional_tags": ["sms_opted_out"],
+            "remove_tags": ["sms_p3"],
+            "safe_update": True,
+            "updated_stamp": "2026-04-01T12:05:00Z",
+        }
+    }
+    # Update Ticket is counted per ticket as well as per account.
+    assert budget.before == [("ticket_update", "35436"), ("account", None)]
+    assert zd.calls == {"update_ticket": 1, "total": 1}
+
+
+def test_update_ticket_private_note_without_stamp_never_sends_tags(
+    rsps: responses.RequestsMock, zd: ZendeskClient
+) -> None:
+    rsps.put(f"{API}/tickets/35436", json=fixture("ticket_update_200.json"))
+    zd.update_ticket(35436, comment_body="Delivery failed: landline", public=False, priority="high")
+    sent = body_of(rsps.calls[0])["ticket"]
+    assert sent == {
+        "comment": {"body": "Delivery failed: landline", "public": False},
+        "priority": "high",
+    }
+    assert "tags" not in sent and "safe_update" not in sent
+
+
+def test_requested_tickets_newest_first_in_one_call(
+    rsps: responses.RequestsMock, zd: ZendeskClient
+) -> None:
+    rsps.get(
+        f"{API}/users/9001/tickets/requested",
+        json=fixture("tickets_requested.json"),
+        match=[
+            matchers.query_param_matcher(
+                {"sort_by": "created_at", "sort_order": "desc", "per_page": "100"}
+            )
+        ],
+    )
+    tickets = zd.requested_tickets(9001)
+    assert [(t.id, t.status) for t in tickets] == [(35436, "open"), (35001, "closed")]
+    assert zd.calls["total"] == 1
+
+
+def test_list_comments_with_authors_in_one_call(
+    rsps: responses.RequestsMock, zd: ZendeskClient
+) -> None:
+    rsps.get(
+        f"{API}/tickets/35436/comments",
+        json=fixture("comments_desc_users.json"),
+        match=[matchers.query_param_matcher({"sort_order": "desc", "include": "users"})],
+    )
+    comments, users = zd.list_comments(35436)
+    assert [c.id for c in comments] == [8020, 8015, 8010]
+    newest = comments[0]
+    assert (newest.author_id, newest.author_role, newest.public) == (501, "agent", True)
+    assert newest.via_channel == "web"
+    assert newest.html_body is not None and "<p>" in newest.html_body
+    assert comments[1].public is False
+    customer = comments[2]
+    assert (customer.author_role, customer.via_channel) == ("end-user", "api")
+    assert customer.attachments[0]["file_name"] == "screenshot.png"
+    assert set(users) == {9001, 501}
+    assert zd.calls == {"list_comments": 1, "total": 1}
+
+
+def test_list_comments_oldest_first(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
+    rsps.get(
+        f"{API}/tickets/35436/comments",
+        json={"comments": [], "users": []},
+        match=[matchers.query_param_matcher({"sort_order": "asc", "include": "users"})],
+    )
+    assert zd.list_comments(35436, newest_first=False) == ([], {})
+
+
+def test_upload_sends_raw_bytes(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
+    rsps.post(
+        f"{API}/uploads",
+        json=fixture("upload_201.json"),
+        status=201,
+        match=[matchers.query_param_matcher({"filename": "photo.jpg"})],
+    )
+    token = zd.upload("photo.jpg", b"\xff\xd8\xff\xe0", "image/jpeg")
+    assert token == "6bk3gql82em5nmf"
+    request = rsps.calls[0].request
+    assert request.body == b"\xff\xd8\xff\xe0"
+    assert request.headers["Content-Type"] == "image/jpeg"
+
+
+# ---------------------------------------------------------------------- errors
+
+
+def test_429_raises_rate_limited_and_tells_the_budget(
+    rsps: responses.RequestsMock, zd: ZendeskClient, budget: FakeBudget
+) -> None:
+    rsps.get(
+        f"{API}/tickets/35436",
+        status=429,
+        body="Too Many Requests",
+        headers={"Retry-After": "37", "X-Rate-Limit-Remaining": "0"},
+    )
+    with pytest.raises(RateLimited) as caught:
+        zd.get_ticket(35436)
+    assert caught.value.retry_after == 37.0
+    assert budget.retry_after == [("account", 37.0, None)]
+
+
+def test_429_on_a_ticket_update_pauses_that_ticket(
+    rsps: responses.RequestsMock, zd: ZendeskClient, budget: FakeBudget
+) -> None:
+    rsps.put(
+        f"{API}/tickets/35436",
+        status=429,
+        headers={"Retry-After": "120", "X-Rate-Limit-Remaining": "350"},
+    )
+    with pytest.raises(RateLimited):
+        zd.update_ticket(35436, comment_body="x")
+    assert budget.retry_after == [("ticket_update", 120.0, "35436")]
+
+
+def test_429_without_retry_after_waits_one_window(
+    rsps: responses.RequestsMock, zd: ZendeskClient, budget: FakeBudget
+) -> None:
+    rsps.get(f"{API}/tickets/1", status=429)
+    with pytest.raises(RateLimited) as caught:
+        zd.get_ticket(1)
+    assert caught.value.retry_after == 60.0
+    assert budget.retry_after == [("account", 60.0, None)]
+
+
+def test_a_spent_budget_makes_no_call(rsps: responses.RequestsMock) -> None:
+    budget = FakeBudget(refuse="ticket_update")
+    zd = ZendeskClient(BASE, EMAIL, TOKEN, budget=budget)
+    with pytest.raises(RateLimited) as caught:
+        zd.update_ticket(35436, comment_body="x")
+    assert caught.value.retry_after == 12.0
+    assert len(rsps.calls) == 0
+    assert zd.calls["total"] == 0
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_5xx_is_transient(rsps: responses.RequestsMock, zd: ZendeskClient, status: int) -> None:
+    rsps.post(f"{API}/tickets", status=status, body="<html>oops</html>")
+    with pytest.raises(TransientError):
+        create(zd)
+
+
+def test_503_retry_after_is_kept(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
+    rsps.get(f"{API}/tickets/1", status=503, headers={"Retry-After": "5"})
+    with pytest.raises(TransientError) as caught:
+        zd.get_ticket(1)
+    assert caught.value.retry_after == 5.0
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        requests.ReadTimeout("read timed out"),
+        requests.ConnectTimeout("connect timed out"),
+        requests.ConnectionError("connection reset"),
+    ],
+)
+def test_network_failures_are_transient(
+    rsps: responses.RequestsMock, zd: ZendeskClient, exc: Exception
+) -> None:
+    rsps.put(f"{API}/tickets/35436", body=exc)
+    with pytest.raises(TransientError):
+        zd.update_ticket(35436, comment_body="x", updated_stamp="2026-04-01T12:05:00Z")
+
+
+def test_409_is_a_stale_update(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
+    rsps.put(f"{API}/tickets/35436", json=fixture("error_409_conflict.json"), status=409)
+    with pytest.raises(StaleUpdate) as caught:
+        zd.update_ticket(35436, comment_body="x", updated_stamp="2026-04-01T12:05:00Z")
+    error = caught.value
+    assert isinstance(error, ExternalServiceError)
+    assert (error.provider, error.status, error.code) == ("zendesk", 409, "UpdateConflict")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        fixture("error_422_closed.json"),
+        {  # the same refusal worded under "base", without the error name
+            "error": "RecordInvalid",
+            "description": "Record validation errors",
+            "details": {"base": [{"description": "Status: closed prevents ticket update"}]},
+        },
+    ],
+)
+def test_422_on_a_closed_ticket(
+    rsps: responses.RequestsMock, zd: ZendeskClient, body: dict[str, Any]
+) -> None:
+    rsps.put(f"{API}/tickets/35001", json=body, status=422)
+    with pytest.raises(TicketClosed) as caught:
+        zd.update_ticket(35001, comment_body="hello again")
+    assert caught.value.retryable is False
+    assert caught.value.status == 422
+    assert caught.value.response == body
+
+
+def test_other_422_is_not_closed(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
+    rsps.put(f"{API}/tickets/35436", json=fixture("error_422_invalid.json"), status=422)
+    with pytest.raises(ExternalServiceError) as caught:
+        zd.update_ticket(35436, priority="critical")
+    assert not isinstance(caught.value, TicketClosed)
+    assert caught.value.retryable is False
+    assert "Record validation errors" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (400, fixture("error_400_idempotency.json")),
+        (401, "Couldn't authenticate you"),  # text/plain
+        (403, {"error": "Forbidden", "description": "You do not have access"}),
+        (404, {"error": "RecordNotFound", "description": "Not found"}),
+    ],
+)
+def test_other_4xx_is_permanent(
+    rsps: responses.RequestsMock, zd: ZendeskClient, status: int, body: Any
+) -> None:
+    kwargs = {"json": body} if isinstance(body, dict) else {"body": body}
+    rsps.post(f"{API}/tickets", status=status, **kwargs)
+    with pytest.raises(ExternalServiceError) as caught:
+        create(zd)
+    error = caught.value
+    assert type(error) is ExternalServiceError
+    assert (error.provider, error.status, error.retryable) == ("zendesk", status, False)
+    assert error.response == body
+
+
+def test_redirects_are_not_followed(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
+    rsps.get(f"{API}/tickets/1", status=301, headers={"Location": "https://elsewhere.example/"})
+    with pytest.raises(ExternalServiceError) as caught:
+        zd.get_ticket(1)
+    assert caught.value.status == 301
+    assert len(rsps.calls) == 1
+
+
+# ---------------------------------------------------------------------- policy objects
+
+
+def test_triggers_follow_offset_pagination_onto_the_configured_base(
+    rsps: responses.RequestsMock,
+) -> None:
+    proxy = "http://127.0.0.1:9000/zd/api/v2"
+    rsps.get(
+        f"{proxy}/triggers",
+        json=fixture("triggers_page1.json"),
+        match=[matchers.query_param_matcher({"page[size]": "100"})],
+    )
+    # next_page names acme.zendesk.com; the request must still go through our base_url
+    rsps.get(
+        f"{proxy}/triggers.json",
+        json=fixture("triggers_page2.json"),
+        match=[matchers.query_param_matcher({"page": "2", "per_page": "2"})],
+    )
+    zd = ZendeskClient("http://127.0.0.1:9000/zd", EMAIL, TOKEN)
+    triggers = zd.list_triggers()
+    assert [t["id"] for t in triggers] == [101, 102, 103]
+    assert zd.calls == {"list_triggers": 2, "total": 2}
+    assert all(c.request.headers["Authorization"] == BASIC for c in rsps.calls)
+
+
+def test_webhooks_follow_cursor_pagination_until_has_more_is_false(
+    rsps: responses.RequestsMock, zd: ZendeskClient
+) -> None:
+    rsps.get(
+        f"{API}/webhooks",
+        json=fixture("webhooks_page1.json"),
+        match=[matchers.query_param_matcher({"page[size]": "100"})],
+    )
+    rsps.get(
+        f"{API}/webhooks",
+        json=fixture("webhooks_page2.json"),
+        match=[matchers.query_param_matcher({"page[after]": "MW", "page[size]": "1"})],
+    )
+    hooks = zd.list_webhooks()
+    assert [h["name"] for h in hooks] == ["Slack notifier", "[sms-connector] agent replies"]
+    assert len(rsps.calls) == 2  # page 2's links.next is ignored: has_more is false
+
+
+def test_webhook_lifecycle(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
+    hook_id = "01GFXGBX7YZ9ASWTCVMASTK8ZS"
+    desired = {
+        k: v
+        for k, v in fixture("webhook_created.json")["webhook"].items()
+        if k not in ("id", "created_at", "created_by")
+    }
+    rsps.post(f"{API}/webhooks", json=fixture("webhook_created.json"), status=201)
+    rsps.put(f"{API}/webhooks/{hook_id}", status=204)
+    rsps.get(
+        f"{API}/webhooks/{hook_id}/signing_secret", json=fixture("webhook_signing_secret.json")
+    )
+    assert zd.create_webhook(desired)["id"] == hook_id
+    assert body_of(rsps.calls[0]) == {"webhook": desired}
+    zd.update_webhook(hook_id, desired)
+    assert body_of(rsps.calls[1]) == {"webhook": desired}
+    assert zd.webhook_signing_secret(hook_id) == "dGhpcy1pcy1hLXRlc3Qtc2VjcmV0LW5vdC1yZWFs"
+
+
+def test_trigger_and_category_writes(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
+    trigger = fixture("triggers_page1.json")["triggers"][1]
+    desired = {k: trigger[k] for k in ("title", "category_id", "conditions", "actions")}
+    rsps.post(f"{API}/triggers", json={"trigger": trigger}, status=201)
+    rsps.put(f"{API}/triggers/102", json={"trigger": trigger})
+    rsps.delete(f"{API}/triggers/102", status=204)
+    rsps.get(f"{API}/trigger_categories", json=fixture("trigger_categories.json"))
+    category = {"id": "10003", "name": "[sms-connector]", "position": 2}
+    rsps.post(f"{API}/trigger_categories", json={"trigger_category": category}, status=200)
+    assert zd.create_trigger(desired)["id"] == 102
+    assert body_of(rsps.calls[0]) == {"trigger": desired}
+    assert zd.update_trigger(102, desired)["title"] == trigger["title"]
+    zd.delete_trigger(102)
+    assert [c["name"] for c in zd.list_trigger_categories()] == ["Email Triggers", "SMS Triggers"]
+    assert zd.create_trigger_category({"name": "[sms-connector]"})["id"] == "10003"
+    assert body_of(rsps.calls[4]) == {"trigger_category": {"name": "[sms-connector]"}}
+    assert zd.calls["total"] == 5
+
+
+# ---------------------------------------------------------------------- against the spec
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    if not SPEC.exists():
+        pytest.skip(f"Zendesk OpenAPI spec not present at {SPEC}")
+    yaml = pytest.importorskip("yaml")
+    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader: Any = type("SpecLoader", (base,), {})
+    # Unquoted "=" scalars in the spec (see ../shared/docs/reference/zendesk.md).
+    loader.add_constructor("tag:yaml.org,2002:value", lambda ld, node: ld.construct_scalar(node))
+    return dict(yaml.load(SPEC.read_text(), Loader=loader))
+
+
+def validate(spec: dict[str, Any], schema_name: str, instance: Any) -> None:
+    validator_module = pytest.importorskip("openapi_schema_validator")
+    schema = {"$ref": f"#/components/schemas/{schema_name}", "components": spec["components"]}
+    validator_module.validate(instance, schema, cls=validator_module.OAS30Validator)
+
+
+def test_bodies_match_the_openapi_spec(
+    rsps: responses.RequestsMock, zd: ZendeskClient, spec: dict[str, Any]
+) -> None:
+    rsps.post(f"{API}/tickets", json=fixture("ticket_create_201.json"), status=201)
+    rsps.put(f"{API}/tickets/35436", json=fixture("ticket_update_200.json"))
+    create(
+        zd,
+        group_id=1,
+        via_followup_source_id=2,
+        uploads=["t"],
+        ticket_type="incident",
+        problem_id=3,
+    )
+    zd.update_ticket(
+        35436,
+        comment_body="x",
+        author_id=9001,
+        status="open",
+        additional_tags=["a"],
+        remove_tags=["b"],
+        updated_stamp="2026-04-01T12:05:00Z",
+    )
+    validate(spec, "TicketCreateRequest", body_of(rsps.calls[0]))
+    validate(spec, "TicketUpdateRequest", body_of(rsps.calls[1]))
+
+
+def test_user_body_matches_the_openapi_spec(
+    rsps: responses.RequestsMock, zd: ZendeskClient, spec: dict[str, Any]
+) -> None:
+    rsps.post(f"{API}/users/create_or_update", json=fixture("user_create_or_update.json"))
+    zd.create_or_update_user("+12025550142", name="Jamie")
+    validate(spec, "UserRequest", body_of(rsps.calls[0]))
+    for identity in body_of(rsps.calls[0])["user"]["identities"]:
+        validate(spec, "UserIdentityObject", identity)
+
+
+def test_create_ticket_without_tags_lets_a_follow_up_inherit_them(
+    rsps: responses.RequestsMock, zd: ZendeskClient
+) -> None:
+    rsps.post(f"{API}/tickets", json=fixture("ticket_create_201.json"), status=201)
+    create(zd, tags=[], via_followup_source_id=35001)
+    assert "tags" not in body_of(rsps.calls[0])["ticket"]
+
+
+def test_endless_pagination_is_an_error_not_a_partial_list(
+    rsps: responses.RequestsMock, zd: ZendeskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("adapters.helpdesk.zendesk.MAX_PAGES", 3)
+    page = {"triggers": [{"id": 1}], "next_page": f"{API}/triggers.json?page=2"}
+    rsps.get(f"{API}/triggers", json=page)
+    rsps.get(f"{API}/triggers.json", json=page)
+    with pytest.raises(ExternalServiceError):
+        zd.list_triggers()
+    assert zd.calls["list_triggers"] == 3
