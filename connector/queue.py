@@ -105,6 +105,30 @@ def enqueue(
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
+def dead_letter(
+    conn: Connection,
+    kind: str,
+    payload: Mapping[str, Any],
+    error: str,
+    *,
+    conversation_key: str | None = None,
+    now: float | None = None,
+) -> int:
+    """Record a job straight into the dead letters (something kept that nobody can handle yet).
+
+    ``sms-connector dead-letters retry`` runs it like any other once the gap is fixed.
+    """
+    now = time.time() if now is None else now
+    result = conn.execute(
+        insert(jobs).values(
+            kind=kind, conversation_key=conversation_key, payload=dict(payload), status=DEAD,
+            attempts=0, max_attempts=8, run_at=now, last_error=error[:4000], created_at=now,
+            updated_at=now, finished_at=now,
+        )
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
 class Queue:
     """Claim, ack, fail and inspect jobs; one instance is shared by a process's workers."""
 

@@ -18,7 +18,10 @@ from connector.queue import Queue
 from connector.store import is_sqlite, make_engine, reading
 
 if TYPE_CHECKING:
+    from adapters.helpdesk.zendesk import ZendeskClient
+    from adapters.sms.twilio import TwilioClient
     from connector.worker import Worker
+    from mappings.policy import Policy
 
 
 class Runtime:
@@ -54,6 +57,35 @@ class Runtime:
         with reading(self.engine) as conn:
             conn.execute(text("SELECT 1"))
         return True
+
+    @cached_property
+    def policy(self) -> Policy:
+        from mappings.policy import load_policy
+
+        return load_policy(self.settings.policy.pack or None)
+
+    @cached_property
+    def helpdesk(self) -> ZendeskClient:
+        """The helpdesk client of the worker (one per process; web requests never use it)."""
+        from adapters.helpdesk.zendesk import ZendeskClient
+        from connector.ratelimit import zendesk_budget
+
+        zd = self.settings.zendesk
+        self.settings.require("zendesk.email", "zendesk.api_token")
+        return ZendeskClient(zd.effective_base_url, zd.email, zd.api_token, timeout=zd.timeout,
+                             budget=zendesk_budget(self.engine, zd))
+
+    @cached_property
+    def sms(self) -> TwilioClient:
+        from adapters.sms.twilio import TwilioClient
+
+        tw = self.settings.twilio
+        self.settings.require("twilio.account_sid", "twilio.auth_token")
+        return TwilioClient(tw.account_sid, tw.auth_token, base_url=tw.base_url,
+                            timeout=tw.timeout)
+
+    def public_url(self, path: str) -> str:
+        return self.settings.server.public_url.rstrip("/") + path
 
     @cached_property
     def handlers(self) -> dict[str, Any]:

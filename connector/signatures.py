@@ -17,7 +17,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 _TWILIO_DIGESTS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
@@ -77,7 +77,9 @@ def verify_twilio(
     if not signature or not key:
         return False
     return any(
-        hmac.compare_digest(twilio_signature(key, candidate, params, algorithm=algorithm), signature)
+        hmac.compare_digest(
+            twilio_signature(key, candidate, params, algorithm=algorithm), signature
+        )
         for candidate in twilio_url_variants(url)
     )
 
@@ -100,8 +102,8 @@ def zendesk_signature(secret: str, timestamp: str, body: bytes) -> str:
 
 def zendesk_timestamp(now: datetime | None = None) -> str:
     """Zendesk's timestamp header format: ISO 8601 in UTC, whole seconds, ``Z``."""
-    now = now or datetime.now(timezone.utc)
-    return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = now or datetime.now(UTC)
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_zendesk_timestamp(value: str) -> datetime | None:
@@ -109,7 +111,7 @@ def parse_zendesk_timestamp(value: str) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def verify_zendesk(
@@ -131,7 +133,7 @@ def verify_zendesk(
     sent = parse_zendesk_timestamp(timestamp)
     if sent is None:
         return False
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if abs(now - sent) > tolerance:
         return False
     return hmac.compare_digest(zendesk_signature(secret, timestamp, body), signature)

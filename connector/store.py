@@ -83,8 +83,10 @@ conversations = Table(
     Column("solved_at", Float),
     Column("category", String(32)),
     Column("tier", String(8)),
-    Column("pending_create_key", String(64)),  # Idempotency-Key of a creation under way
-    Column("pending_create_at", Float),
+    # The helpdesk write under way, recorded before the call so a retry can reconcile it:
+    # {"op": "create"|"update", "key", "message_ids", "body", "uploads", "ticket_id", "at"}.
+    Column("inflight", JSON),
+    Column("followup_source_id", BigInteger),  # the closed / expired ticket a new one follows
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     UniqueConstraint("customer_phone", "channel_key", name="uq_conversation"),
@@ -109,7 +111,6 @@ messages = Table(
     Column("state", String(16), nullable=False),
     Column("keyword", String(16)),
     Column("ticket_id", BigInteger),
-    Column("comment_marker", String(64)),  # text that identifies the update carrying it
     Column("delivered_at", Float),
     UniqueConstraint("provider", "provider_message_id", name="uq_message_provider_id"),
     Index("ix_messages_conversation_state", "conversation_id", "state", "id"),
@@ -253,3 +254,18 @@ def sqlite_path(url: str) -> str | None:
     if parsed.get_backend_name() != "sqlite":
         return None
     return os.path.abspath(parsed.database) if parsed.database else None
+
+
+def insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING on either backend; True when a row was inserted.
+
+    The unique constraints are the dedupe keys (a provider's message id, a comment id): a repeated
+    delivery hits the constraint and changes nothing, without an exception to unwind.
+    """
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    if conn.dialect.name == "postgresql":
+        stmt: Any = postgresql.insert(table).values(**values).on_conflict_do_nothing()
+    else:
+        stmt = sqlite.insert(table).values(**values).on_conflict_do_nothing()
+    return bool(conn.execute(stmt).rowcount)

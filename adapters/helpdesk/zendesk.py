@@ -144,6 +144,7 @@ class ZendeskClient:
         uploads: Sequence[str] = (),
         ticket_type: str | None = None,
         problem_id: int | None = None,
+        external_id: str | None = None,
     ) -> tuple[Ticket, bool]:
         """Create a ticket; the bool is True when Zendesk replayed an earlier creation (``hit``).
 
@@ -175,6 +176,9 @@ class ZendeskClient:
             "via_followup_source_id": via_followup_source_id,
             "type": ticket_type,
             "problem_id": problem_id,
+            # Lets a creation whose answer was lost be found again after the Idempotency-Key
+            # expired (requested_tickets + this id), without search, which lags.
+            "external_id": external_id,
         }
         ticket.update({k: v for k, v in optional.items() if v is not None})
         response = self._request(

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from connector.queue import Job
     from connector.runtime import Runtime
 
 
-def build_handlers(runtime: Runtime) -> dict[str, Any]:
-    return {}
+def build_handlers(runtime: Runtime) -> dict[str, Callable[[Job], Any]]:
+    from connector.outbox import SEND_JOB
+    from connector.pipeline.inbound import handle_inbound
+    from connector.pipeline.send import handle_send
+
+    handlers: dict[str, Callable[[Job], Any]] = {
+        "inbound": partial(handle_inbound, runtime),
+        SEND_JOB: partial(handle_send, runtime),
+    }
+    return handlers

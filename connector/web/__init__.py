@@ -69,7 +69,7 @@ def _register_optional_blueprints(app: Flask) -> None:
     """Blueprints of the flows, registered explicitly (no scanning)."""
     import importlib
 
-    for name in ("sms_webhooks", "helpdesk_webhooks", "media", "admin", "metrics"):
+    for name in ("sms_webhooks", "sms_status", "helpdesk_webhooks", "media", "admin", "metrics"):
         try:
             module = importlib.import_module(f"connector.web.{name}")
         except ModuleNotFoundError as exc:

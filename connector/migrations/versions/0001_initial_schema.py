@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 19:06:11.347838
+Create Date: 2026-11-27 19:11:22.048705
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ def upgrade() -> None:
     sa.Column('solved_at', sa.Float(), nullable=True),
     sa.Column('category', sa.String(length=32), nullable=True),
     sa.Column('tier', sa.String(length=8), nullable=True),
-    sa.Column('pending_create_key', sa.String(length=64), nullable=True),
-    sa.Column('pending_create_at', sa.Float(), nullable=True),
+    sa.Column('inflight', sa.JSON(), nullable=True),
+    sa.Column('followup_source_id', sa.BigInteger(), nullable=True),
     sa.Column('created_at', sa.Float(), nullable=False),
     sa.Column('updated_at', sa.Float(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
@@ -146,7 +146,6 @@ def upgrade() -> None:
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('keyword', sa.String(length=16), nullable=True),
     sa.Column('ticket_id', sa.BigInteger(), nullable=True),
-    sa.Column('comment_marker', sa.String(length=64), nullable=True),
     sa.Column('delivered_at', sa.Float(), nullable=True),
     sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], ),
     sa.PrimaryKeyConstraint('id'),

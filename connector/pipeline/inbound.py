@@ -1,0 +1,428 @@
+"""The ``inbound`` job: a conversation's pending texts reach the helpdesk, exactly once.
+
+One job per conversation at a time (the queue's conversation key), so texts reach the ticket in the
+order the customer sent them, and every text pending when the job runs goes into ONE helpdesk
+write: a burst of five texts is one update, not five (Zendesk's Update Ticket budget is 30 per
+ticket per 10 minutes; ../shared/docs/reference/zendesk.md).
+
+Exactly once: the write is recorded on the conversation (``inflight``) before the call. A retry
+that finds it reconciles first:
+
+- creation: within the Idempotency-Key's life (about two hours) the same call is repeated with the
+  same key and body, and Zendesk answers with the ticket it already made (``x-idempotency-lookup:
+  hit``); later, the customer's requested tickets are searched for the ticket's ``external_id``
+  (never Zendesk search, which lags);
+- update: the ticket's newest comments are read (one call) and the update counts as done when
+  the same text by the same requester is there.
+
+Threading: the conversation's ticket from the store. A solved ticket is reopened (``status:
+open`` set explicitly: an API comment by the customer does not reopen it by itself) within
+``threading.reopen_within``; after that, or once closed (422), a new ticket follows the old one
+(``via_followup_source_id``). ``safe_update`` with the stored stamp turns an update that raced an
+agent into a 409: the ticket is read again and the decision made again.
+
+Opt-out keywords take effect before any helpdesk call, so a STOP holds even while the helpdesk is
+down; the text itself still reaches the ticket.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, select, update
+
+from connector.compliance import from_twilio_opt_out_type, keyword_of
+from connector.errors import MediaUnavailable, PermanentError, StaleUpdate, TicketClosed
+from connector.model import KEYWORD_HELP, KEYWORD_START, KEYWORD_STOP, Triage
+from connector.optouts import clear_opt_out, is_opted_out, record_opt_out
+from connector.outbox import queue_sms
+from connector.phones import mask_phone
+from connector.queue import Job, enqueue
+from connector.store import conversations, helpdesk_users, insert_ignore, messages
+from connector.triage import triage
+
+if TYPE_CHECKING:
+    from connector.runtime import Runtime
+
+log = logging.getLogger("sms_connector.inbound")
+
+OPTED_OUT_TAG = "sms_opted_out"
+# Zendesk keeps an Idempotency-Key "about two hours"; stop trusting it a little earlier.
+IDEMPOTENCY_WINDOW = 2 * 3600 - 600
+EXTERNAL_ID_PREFIX = "sms-connector:"
+MAX_ROUNDS = 3  # 409 / 422 make the job decide again; never loop forever inside one job
+
+
+def handle_inbound(runtime: Runtime, job: Job) -> None:
+    if "message_id" in job.payload:  # a held text, retried by an admin after fixing channels
+        conversation_id = _adopt_held(runtime, int(job.payload["message_id"]))
+    else:
+        conversation_id = int(job.payload["conversation_id"])
+    InboundRun(runtime, conversation_id).run()
+
+
+def _adopt_held(runtime: Runtime, message_id: int) -> int:
+    from connector.web.sms_webhooks import conversation_key  # the key the webhook uses
+
+    with runtime.engine.begin() as conn:
+        row = conn.execute(select(messages).where(messages.c.id == message_id)).mappings().one()
+        if row["conversation_id"]:
+            return int(row["conversation_id"])
+        channel = runtime.settings.channel_for(
+            messaging_service_sid=(row["raw"] or {}).get("MessagingServiceSid"),
+            to_number=row["to_number"],
+        )
+        if channel is None:
+            raise PermanentError(f"still no [[channels]] entry for To={row['to_number']}")
+        now = time.time()
+        insert_ignore(conn, conversations, {
+            "customer_phone": row["from_number"], "channel_key": channel.key,
+            "helpdesk": runtime.settings.helpdesk.kind, "created_at": now, "updated_at": now})
+        conversation_id = conn.execute(
+            select(conversations.c.id).where(conversations.c.customer_phone == row["from_number"],
+                                             conversations.c.channel_key == channel.key)
+        ).scalar_one()
+        conn.execute(update(messages).where(messages.c.id == message_id)
+                     .values(conversation_id=conversation_id, channel_key=channel.key,
+                             state="pending"))
+        # Run behind any job already queued for this conversation, in order.
+        enqueue(conn, "inbound", {"conversation_id": conversation_id},
+                conversation_key=conversation_key(conversation_id), coalesce=True)
+    return int(conversation_id)
+
+
+def compose(texts: Sequence[str], notes: Sequence[str] = ()) -> str:
+    """Each text its own paragraph, in the order sent; notes about media after them."""
+    paragraphs = [t.strip() for t in texts if t and t.strip()]
+    paragraphs.extend(notes)
+    return "\n\n".join(paragraphs) or "(empty text)"
+
+
+def _same_text(a: str, b: str) -> bool:
+    return " ".join(a.split()) == " ".join(b.split())
+
+
+def _epoch(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+class InboundRun:
+    def __init__(self, runtime: Runtime, conversation_id: int) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.engine = runtime.engine
+        self.conversation_id = conversation_id
+        self.helpdesk = runtime.helpdesk
+
+    # -- store helpers ---------------------------------------------------------------------------
+
+    def _conversation(self, conn: Connection) -> dict[str, Any]:
+        row = conn.execute(select(conversations).where(
+            conversations.c.id == self.conversation_id)).mappings().one()
+        return dict(row)
+
+    def _save(self, conn: Connection, **values: Any) -> None:
+        conn.execute(update(conversations).where(conversations.c.id == self.conversation_id)
+                     .values(updated_at=time.time(), **values))
+
+    def _pending(self, conn: Connection) -> list[dict[str, Any]]:
+        rows = conn.execute(
+            select(messages).where(messages.c.conversation_id == self.conversation_id,
+                                   messages.c.state == "pending").order_by(messages.c.id)
+        ).mappings()
+        return [dict(r) for r in rows]
+
+    def _delivered(self, conn: Connection, message_ids: Sequence[int], ticket_id: int) -> None:
+        conn.execute(update(messages).where(messages.c.id.in_(list(message_ids)))
+                     .values(state="delivered", ticket_id=ticket_id, delivered_at=time.time()))
+
+    # -- the job ---------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        for _ in range(MAX_ROUNDS):
+            with self.engine.begin() as conn:
+                conv = self._conversation(conn)
+            if conv["inflight"]:
+                # Settle the earlier attempt first, then look again at what is still pending.
+                self._finish_inflight(conv, conv["inflight"])
+                continue
+            with self.engine.begin() as conn:
+                pending = self._pending(conn)
+                if not pending:
+                    return
+                self._keywords(conn, conv, pending)
+                conv = self._conversation(conn)
+            if not self._deliver(conv, pending):
+                continue
+            return
+        raise PermanentError("the ticket kept changing under the connector (409/422 loop)")
+
+    def _keywords(self, conn: Connection, conv: dict[str, Any],
+                  pending: list[dict[str, Any]]) -> None:
+        """Record STOP / START first, and (connector mode) queue the one confirmation / HELP."""
+        phone, channel_key = conv["customer_phone"], conv["channel_key"]
+        connector_mode = self.settings.twilio.opt_out_handling == "connector"
+        channel = self._channel(channel_key)
+        for message in pending:
+            if message["keyword"]:
+                continue
+            keyword = (from_twilio_opt_out_type((message["raw"] or {}).get("OptOutType"))
+                       or keyword_of(message["body"]))
+            if keyword is None:
+                continue
+            conn.execute(update(messages).where(messages.c.id == message["id"])
+                         .values(keyword=keyword))
+            message["keyword"] = keyword
+            reply = None
+            if keyword == KEYWORD_STOP:
+                record_opt_out(conn, phone, channel_key, source="keyword")
+                if connector_mode:
+                    reply = ("stop_confirmation", self.runtime.policy.render_stop_confirmation())
+            elif keyword == KEYWORD_START:
+                clear_opt_out(conn, phone, channel_key)
+            elif (keyword == KEYWORD_HELP and connector_mode
+                  and not is_opted_out(conn, phone, channel_key)):
+                reply = ("help", self.runtime.policy.render_help())
+            if reply is not None:
+                queue_sms(conn, source=reply[0], source_id=message["provider_message_id"],
+                          to_number=phone, body=reply[1], from_number=channel[0],
+                          messaging_service_sid=channel[1], conversation_id=self.conversation_id,
+                          ticket_id=conv["ticket_id"])
+        log.info("keywords handled", extra={"conversation": self.conversation_id})
+
+    def _channel(self, channel_key: str) -> tuple[str | None, str | None]:
+        for channel in self.settings.channels:
+            if channel.key == channel_key:
+                return channel.number, channel.messaging_service_sid
+        return None, None
+
+    # -- deciding and writing ----------------------------------------------------------------------
+
+    def _deliver(self, conv: dict[str, Any], pending: list[dict[str, Any]]) -> bool:
+        """Write the pending texts; False when the ticket changed: decide again."""
+        ticket_id = conv["ticket_id"]
+        status = conv["ticket_status"]
+        now = time.time()
+        tag_changes = self._tag_changes(pending)
+        if ticket_id and status == "closed":
+            return self._create(conv, pending, followup_of=ticket_id)
+        if ticket_id and status == "solved":
+            solved_at = conv["solved_at"] or now
+            if now - solved_at <= self.settings.threading.reopen_within:
+                return self._update(conv, pending, reopen=True, tags=tag_changes)
+            # Zendesk links follow-ups to closed tickets only; a solved one is named instead.
+            return self._create(conv, pending, followup_of=None, earlier=ticket_id)
+        if ticket_id:
+            return self._update(conv, pending, reopen=False, tags=tag_changes)
+        return self._create(conv, pending, followup_of=None)
+
+    @staticmethod
+    def _tag_changes(pending: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+        last = None
+        for message in pending:
+            if message["keyword"] in (KEYWORD_STOP, KEYWORD_START):
+                last = message["keyword"]
+        if last == KEYWORD_STOP:
+            return [OPTED_OUT_TAG], []
+        if last == KEYWORD_START:
+            return [], [OPTED_OUT_TAG]
+        return [], []
+
+    def _media(self, pending: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+        """Fetch every attachment and upload it; what cannot be had becomes a note."""
+        tokens: list[str] = []
+        notes: list[str] = []
+        tw = self.settings.twilio
+        for message in pending:
+            for index, media in enumerate(message["media"] or []):
+                label = f"Attachment {index + 1} ({media.get('content_type') or 'unknown type'})"
+                try:
+                    content, content_type = self.runtime.sms.fetch_media(
+                        media["url"], max_bytes=tw.media_max_bytes,
+                        allowed_types=tw.media_content_types)
+                except MediaUnavailable as exc:
+                    notes.append(f"[{label} could not be attached: {exc.reason}. "
+                                 f"The text above arrived in full.]")
+                    continue
+                extension = content_type.split("/")[-1].split(";")[0] or "bin"
+                filename = f"sms-{message['provider_message_id']}-{index + 1}.{extension}"
+                tokens.append(self.helpdesk.upload(filename, content, content_type))
+        return tokens, notes
+
+    def _requester(self, phone: str) -> int:
+        external_id = f"sms:{phone}"
+        helpdesk = self.settings.helpdesk.kind
+        with self.engine.begin() as conn:
+            cached = conn.execute(select(helpdesk_users.c.user_id).where(
+                helpdesk_users.c.helpdesk == helpdesk,
+                helpdesk_users.c.external_id == external_id)).scalar()
+        if cached is not None:
+            return int(cached)
+        user = self.helpdesk.create_or_update_user(phone, name=f"SMS {phone}")
+        with self.engine.begin() as conn:
+            insert_ignore(conn, helpdesk_users, {"helpdesk": helpdesk, "external_id": external_id,
+                                                 "user_id": user.id, "updated_at": time.time()})
+        return int(user.id)
+
+    def _create(self, conv: dict[str, Any], pending: list[dict[str, Any]],
+                followup_of: int | None, earlier: int | None = None) -> bool:
+        phone = conv["customer_phone"]
+        texts = [m["body"] for m in pending]
+        plain = [m["body"] for m in pending if not m["keyword"]]
+        result: Triage = triage(" ".join(plain) or " ".join(texts), self.runtime.policy)
+        opted_in_keyword = any(m["keyword"] for m in pending[:1])
+        requester_id = self._requester(phone)
+        uploads, notes = self._media(pending)
+        tags = list(result.tags)
+        add, _remove = self._tag_changes(pending)
+        tags.extend(t for t in add if t not in tags)
+        ack = None
+        with self.engine.begin() as conn:
+            opted_out = is_opted_out(conn, phone, conv["channel_key"])
+        if not opted_out and not opted_in_keyword:
+            ack = self.runtime.policy.render_ack(result.category)
+        body = compose(texts, notes)
+        if earlier:
+            body += f"\n\n[Earlier ticket from this customer: #{earlier}]"
+        if ack:
+            # What the customer was told, where the agent reads first: no extra API call.
+            body += f"\n\n— Auto-reply texted to the customer: \u201c{ack}\u201d"
+        key = uuid.uuid4().hex
+        snippet = " ".join((plain or texts or ["(media)"])[0].split())[:60]
+        inflight = {
+            "op": "create", "key": key, "at": time.time(),
+            "message_ids": [m["id"] for m in pending],
+            "requester_id": requester_id,
+            "subject": f"SMS from {phone}: {snippet}" if snippet else f"SMS from {phone}",
+            "body": body, "uploads": uploads, "priority": result.priority, "tags": tags,
+            "followup_of": followup_of, "category": result.category, "tier": result.tier,
+        }
+        with self.engine.begin() as conn:
+            self._save(conn, inflight=inflight, requester_id=requester_id,
+                       category=result.category, tier=result.tier)
+            if ack:
+                channel = self._channel(conv["channel_key"])
+                queue_sms(conn, source="ack", source_id=f"{self.conversation_id}:{key}",
+                          to_number=phone, body=ack, from_number=channel[0],
+                          messaging_service_sid=channel[1], conversation_id=self.conversation_id)
+        self.runtime.notify()
+        return self._send_create(inflight)
+
+    def _send_create(self, inflight: dict[str, Any]) -> bool:
+        ticket, hit = self.helpdesk.create_ticket(
+            requester_id=inflight["requester_id"], subject=inflight["subject"],
+            comment_body=inflight["body"], priority=inflight["priority"], tags=inflight["tags"],
+            idempotency_key=inflight["key"], uploads=inflight["uploads"],
+            via_followup_source_id=inflight["followup_of"],
+            external_id=EXTERNAL_ID_PREFIX + inflight["key"],
+        )
+        self._created(inflight, ticket.id, ticket.status, ticket.updated_at)
+        log.info("ticket created", extra={"conversation": self.conversation_id,
+                                          "ticket_id": ticket.id, "idempotent_hit": hit,
+                                          "category": inflight["category"]})
+        return True
+
+    def _created(self, inflight: dict[str, Any], ticket_id: int, status: str,
+                 updated_at: str) -> None:
+        with self.engine.begin() as conn:
+            self._delivered(conn, inflight["message_ids"], ticket_id)
+            self._save(conn, inflight=None, ticket_id=ticket_id, ticket_status=status or "new",
+                       ticket_updated_stamp=updated_at, ticket_created_at=inflight["at"],
+                       solved_at=None, followup_source_id=inflight["followup_of"])
+            # The acknowledgement was queued before the ticket existed; tie it to it now so a
+            # delivery failure can be noted on the ticket.
+            from connector.store import outbound
+
+            conn.execute(update(outbound).where(
+                outbound.c.source == "ack",
+                outbound.c.source_id == f"{self.conversation_id}:{inflight['key']}",
+            ).values(ticket_id=ticket_id))
+
+    def _update(self, conv: dict[str, Any], pending: list[dict[str, Any]], *, reopen: bool,
+                tags: tuple[list[str], list[str]]) -> bool:
+        uploads, notes = self._media(pending)
+        inflight = {
+            "op": "update", "key": uuid.uuid4().hex, "at": time.time(),
+            "ticket_id": conv["ticket_id"], "message_ids": [m["id"] for m in pending],
+            "body": compose([m["body"] for m in pending], notes), "uploads": uploads,
+            "status": "open" if reopen else None, "add_tags": tags[0], "remove_tags": tags[1],
+            "requester_id": conv["requester_id"], "stamp": conv["ticket_updated_stamp"],
+        }
+        with self.engine.begin() as conn:
+            self._save(conn, inflight=inflight)
+        return self._send_update(conv, inflight)
+
+    def _send_update(self, conv: dict[str, Any], inflight: dict[str, Any]) -> bool:
+        try:
+            ticket = self.helpdesk.update_ticket(
+                inflight["ticket_id"], comment_body=inflight["body"], public=True,
+                author_id=inflight["requester_id"], uploads=inflight["uploads"],
+                status=inflight["status"], additional_tags=inflight["add_tags"],
+                remove_tags=inflight["remove_tags"], updated_stamp=inflight["stamp"],
+            )
+        except StaleUpdate:
+            # Someone (an agent) changed the ticket since we last saw it: nothing was written.
+            fresh = self.helpdesk.get_ticket(inflight["ticket_id"])
+            with self.engine.begin() as conn:
+                self._save(conn, inflight=None, ticket_status=fresh.status,
+                           ticket_updated_stamp=fresh.updated_at,
+                           solved_at=_epoch(fresh.updated_at) if fresh.status == "solved" else None)
+            return False
+        except TicketClosed:
+            with self.engine.begin() as conn:
+                self._save(conn, inflight=None, ticket_status="closed")
+            return False
+        with self.engine.begin() as conn:
+            self._delivered(conn, inflight["message_ids"], inflight["ticket_id"])
+            self._save(conn, inflight=None, ticket_status=ticket.status,
+                       ticket_updated_stamp=ticket.updated_at,
+                       solved_at=_epoch(ticket.updated_at) if ticket.status == "solved" else None)
+        if ticket.status == "solved" and inflight["status"] is None:
+            # Solved within the same second as our last write, so safe_update could not tell
+            # (stamps are whole seconds): it was solved just now, well inside reopen_within.
+            ticket = self.helpdesk.update_ticket(inflight["ticket_id"], status="open")
+            with self.engine.begin() as conn:
+                self._save(conn, ticket_status=ticket.status,
+                           ticket_updated_stamp=ticket.updated_at, solved_at=None)
+        log.info("texts added to ticket", extra={"conversation": self.conversation_id,
+                                                 "ticket_id": inflight["ticket_id"],
+                                                 "texts": len(inflight["message_ids"])})
+        return True
+
+    # -- reconciling an earlier attempt ------------------------------------------------------------
+
+    def _finish_inflight(self, conv: dict[str, Any], inflight: dict[str, Any]) -> bool:
+        """Settle a write whose outcome is unknown; True when it is now done."""
+        if inflight["op"] == "create":
+            if time.time() - inflight["at"] < IDEMPOTENCY_WINDOW:
+                return self._send_create(inflight)  # same key + same body: Zendesk replays it
+            wanted = EXTERNAL_ID_PREFIX + inflight["key"]
+            for ticket in self.helpdesk.requested_tickets(inflight["requester_id"]):
+                if ticket.raw.get("external_id") == wanted:
+                    self._created(inflight, ticket.id, ticket.status, ticket.updated_at)
+                    return True
+            with self.engine.begin() as conn:  # never created: start over with a fresh key
+                self._save(conn, inflight=None)
+            log.warning("earlier ticket creation never landed; creating again",
+                        extra={"conversation": self.conversation_id,
+                               "phone": mask_phone(conv["customer_phone"])})
+            return False
+        comments, _users = self.helpdesk.list_comments(inflight["ticket_id"])
+        for comment in comments[:50]:
+            if comment.author_id == inflight["requester_id"] and _same_text(comment.body,
+                                                                            inflight["body"]):
+                with self.engine.begin() as conn:
+                    self._delivered(conn, inflight["message_ids"], inflight["ticket_id"])
+                    self._save(conn, inflight=None, ticket_updated_stamp=comment.created_at)
+                return True
+        return self._send_update(conv, inflight)

@@ -1,0 +1,108 @@
+"""The ``send_sms`` job: send one recorded text exactly once.
+
+States of an outbound row: ``intent`` (recorded) → ``sending`` (the call is about to go out) →
+``sent`` | ``rejected`` (the provider refused: final) | ``blocked`` (opted out before it left).
+A row found in ``sending`` had an attempt whose outcome is unknown (timeout, dropped connection,
+worker killed): the provider is asked first (``find_sent``) and the text goes again only when it
+was not sent. Twilio has no idempotency key for Messages, so this is the guard
+(https://www.twilio.com/docs/messaging/api/message-resource#read-multiple-message-resources).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from connector.errors import RateLimited, SmsRejected
+from connector.model import OutboundSms
+from connector.optouts import is_opted_out, record_opt_out
+from connector.pipeline.notes import note_once
+from connector.queue import Job
+from connector.store import conversations, outbound
+
+if TYPE_CHECKING:
+    from connector.runtime import Runtime
+
+log = logging.getLogger("sms_connector.send")
+STATUS_PATH = "/webhooks/sms/twilio/status"
+# Sources that may reach an opted-out number: the one STOP confirmation (CTIA).
+ALLOWED_WHEN_OPTED_OUT = frozenset({"stop_confirmation"})
+
+
+def _set(runtime: Runtime, outbound_id: int, **values: Any) -> None:
+    with runtime.engine.begin() as conn:
+        conn.execute(update(outbound).where(outbound.c.id == outbound_id)
+                     .values(updated_at=time.time(), **values))
+
+
+def handle_send(runtime: Runtime, job: Job) -> None:
+    outbound_id = int(job.payload["outbound_id"])
+    with runtime.engine.begin() as conn:
+        row = conn.execute(select(outbound).where(outbound.c.id == outbound_id)).mappings().one()
+        channel_key = None
+        if row["conversation_id"]:
+            channel_key = conn.execute(
+                select(conversations.c.channel_key)
+                .where(conversations.c.id == row["conversation_id"])
+            ).scalar()
+        opted_out = channel_key is not None and is_opted_out(conn, row["to_number"], channel_key)
+    state = row["send_state"]
+    if state == "rejected" or state == "blocked":
+        if state == "rejected" and not row["noted"] and row["source"] == "agent_reply":
+            note_once(runtime, outbound_id, _rejected_note(row))
+        return
+    if state == "sent":
+        return
+    if opted_out and row["source"] not in ALLOWED_WHEN_OPTED_OUT:
+        _set(runtime, outbound_id, send_state="blocked")
+        if row["source"] == "agent_reply":
+            note_once(runtime, outbound_id,
+                      "Not texted: the customer opted out of SMS (texted STOP). They can text "
+                      "START to receive messages again.")
+        return
+    sms = runtime.sms
+    if state == "sending":
+        since = datetime.fromtimestamp(row["updated_at"] - 5, tz=UTC)
+        found = sms.find_sent(row["to_number"], row["from_number"], since, row["body"])
+        if found is not None:
+            _set(runtime, outbound_id, send_state="sent",
+                 provider_message_id=found.provider_message_id, status=found.status)
+            return
+    _set(runtime, outbound_id, send_state="sending")
+    message = OutboundSms(
+        to_number=row["to_number"],
+        body=row["body"],
+        from_number=row["from_number"],
+        messaging_service_id=row["messaging_service_sid"],
+        media_urls=tuple(row["media_urls"] or ()),
+        status_callback=runtime.public_url(STATUS_PATH),
+    )
+    try:
+        result = sms.send(message)
+    except SmsRejected as exc:
+        _set(runtime, outbound_id, send_state="rejected", status="failed",
+             error_code=str(exc.code) if exc.code is not None else None)
+        if exc.opted_out and channel_key:
+            with runtime.engine.begin() as conn:
+                record_opt_out(conn, row["to_number"], channel_key, source="provider_21610")
+        log.warning("text refused by the provider", extra={"outbound_id": outbound_id,
+                                                           "code": exc.code})
+        if row["source"] == "agent_reply":
+            note_once(runtime, outbound_id, _rejected_note({**row, "error_code": exc.code}))
+        return
+    except RateLimited:
+        _set(runtime, outbound_id, send_state="intent")  # a 429 means it was not sent
+        raise
+    _set(runtime, outbound_id, send_state="sent", provider_message_id=result.provider_message_id,
+         status=result.status)
+
+
+def _rejected_note(row: Any) -> str:
+    from adapters.sms.twilio import describe_error
+
+    code = row["error_code"]
+    return f"Not texted: the SMS provider refused it (error {code}: {describe_error(code)})."
