@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import text
 
-from connector import schema  # noqa: E402
-from connector.queue import Queue, enqueue  # noqa: E402
-from connector.store import make_engine  # noqa: E402
+from connector import schema
+from connector.queue import Queue, enqueue
+from connector.store import make_engine
 
 
 def pct(values: list[float], q: float) -> float:

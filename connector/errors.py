@@ -13,7 +13,7 @@
     │   └── SmsRejected             the SMS provider refused the send (Twilio 21xxx): final, never
     │                               retried; ``opted_out`` when the recipient texted STOP (21610)
     ├── MediaUnavailable            an MMS attachment could not (or must not) be fetched; ``reason``
-    └── LeaseLost                   a worker tried to ack / fail a job whose lease it no longer holds
+    └── LeaseLost                   a worker tried to ack / fail a job whose lease it lost
 
     ConfigurationError              outside the tree on purpose, so ``except ConnectorError`` in
                                     a job handler never swallows a broken config (django-anymail)

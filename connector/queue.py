@@ -22,7 +22,18 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import aliased
 from tenacity import wait_random_exponential
 
@@ -78,31 +89,31 @@ def enqueue(
     """
     now = time.time() if now is None else now
     if coalesce and conversation_key is not None:
-        waiting = conn.execute(
-            select(jobs.c.id)
-            .where(
-                jobs.c.kind == kind,
-                jobs.c.conversation_key == conversation_key,
-                jobs.c.status == READY,
-            )
-            .limit(1)
-        ).first()
+        waiting = conn.execute(_WAITING, {"kind": kind, "key": conversation_key}).first()
         if waiting is not None:
             return None
-    result = conn.execute(
-        insert(jobs).values(
-            kind=kind,
-            conversation_key=conversation_key,
-            payload=dict(payload or {}),
-            status=READY,
-            attempts=0,
-            max_attempts=max_attempts,
-            run_at=now if run_at is None else run_at,
-            created_at=now,
-            updated_at=now,
-        )
-    )
+    result = conn.execute(_INSERT, {
+        "kind": kind,
+        "conversation_key": conversation_key,
+        "payload": dict(payload or {}),
+        "status": READY,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "run_at": now if run_at is None else run_at,
+        "created_at": now,
+        "updated_at": now,
+    })
     return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+# Prebuilt: enqueue runs inside every webhook request (see store.insert_ignore).
+_WAITING = (
+    select(jobs.c.id)
+    .where(jobs.c.kind == bindparam("kind"), jobs.c.conversation_key == bindparam("key"),
+           jobs.c.status == READY)
+    .limit(1)
+)
+_INSERT = insert(jobs)
 
 
 def dead_letter(

@@ -16,7 +16,9 @@ Times are stored as UNIX seconds (float): the queue compares them on every claim
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -235,10 +237,35 @@ def _sqlite_setup(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    # Writers of this process queue on a lock of ours before BEGIN IMMEDIATE. Without it they
+    # contend inside SQLite, whose busy handler sleeps 1, 2, 5 … 100 ms between retries: the web
+    # threads and the embedded worker would then wait tens of milliseconds for a lock held for
+    # well under one. Other processes on the same file still meet at SQLite's own lock.
+    write_lock = threading.RLock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        if mode == "IMMEDIATE":
+            write_lock.acquire()
+            conn.connection.info["write_locks"] = conn.connection.info.get("write_locks", 0) + 1
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+    def _release(record: Any) -> None:
+        for _ in range(record.info.pop("write_locks", 0)):
+            write_lock.release()
+
+    @event.listens_for(engine, "reset")
+    def _on_reset(_dbapi_connection: Any, record: Any, _reset_state: Any) -> None:
+        _release(record)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        _release(record)
+
+    @event.listens_for(engine, "invalidate")
+    def _on_invalidate(_dbapi_connection: Any, record: Any, _exception: Any) -> None:
+        _release(record)
 
 
 def reading(engine: Engine) -> Connection:
@@ -262,10 +289,14 @@ def insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> boo
     The unique constraints are the dedupe keys (a provider's message id, a comment id): a repeated
     delivery hits the constraint and changes nothing, without an exception to unwind.
     """
+    return bool(conn.execute(_insert_ignore_statement(conn.dialect.name, table), values).rowcount)
+
+
+@functools.cache
+def _insert_ignore_statement(dialect: str, table: Table) -> Any:
+    # Built once and executed with a parameter dict: constructing the statement anew on every
+    # webhook cost more CPU than running it.
     from sqlalchemy.dialects import postgresql, sqlite
 
-    if conn.dialect.name == "postgresql":
-        stmt: Any = postgresql.insert(table).values(**values).on_conflict_do_nothing()
-    else:
-        stmt = sqlite.insert(table).values(**values).on_conflict_do_nothing()
-    return bool(conn.execute(stmt).rowcount)
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing()

@@ -13,7 +13,7 @@ import time
 
 from flask import Blueprint, Response, abort, current_app, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 
 from adapters.sms.twilio import parse_inbound
 from connector.phones import mask_phone
@@ -87,14 +87,20 @@ def _twiml() -> Response:
 
 def _conversation(conn: Connection, phone: str, channel_key: str, helpdesk: str,
                   now: float) -> int:
-    where = (conversations.c.customer_phone == phone, conversations.c.channel_key == channel_key)
-    found = conn.execute(select(conversations.c.id).where(*where)).scalar()
+    params = {"phone": phone, "channel": channel_key}
+    found = conn.execute(_CONVERSATION, params).scalar()
     if found is None:
         insert_ignore(conn, conversations, {"customer_phone": phone, "channel_key": channel_key,
                                             "helpdesk": helpdesk, "created_at": now,
                                             "updated_at": now})
-        found = conn.execute(select(conversations.c.id).where(*where)).scalar_one()
+        found = conn.execute(_CONVERSATION, params).scalar_one()
     return int(found)
+
+
+_CONVERSATION = select(conversations.c.id).where(
+    conversations.c.customer_phone == bindparam("phone"),
+    conversations.c.channel_key == bindparam("channel"),
+)
 
 
 def _hold(runtime: Runtime, fields: dict[str, str], *, reason: str, now: float,

@@ -210,7 +210,8 @@ def test_solved_ticket_reopens_and_closed_ticket_gets_a_follow_up(stack):
     send_text(stack.sandbox.twilio_url, ALICE, "actually one more thing", to_number=SUPPORT_NUMBER)
     wait_for(lambda: idle(stack))
     [ticket] = stack.sms_tickets()
-    assert ticket["status"] == "open" and ticket["comments"][-1]["body"] == "actually one more thing"
+    assert ticket["status"] == "open"
+    assert ticket["comments"][-1]["body"] == "actually one more thing"
     requests.post(status_url, json={"status": "closed"}, timeout=5)
     send_text(stack.sandbox.twilio_url, ALICE, "hello again", to_number=SUPPORT_NUMBER)
     wait_for(lambda: len(stack.sms_tickets()) == 2 and idle(stack))

@@ -39,10 +39,11 @@ def test_readyz_503_until_migrated(database_url):
     if database_url.startswith("postgresql"):
         from sqlalchemy import text
 
-        from connector.store import make_engine
+        from connector.store import make_engine, metadata
 
         eng = make_engine(database_url)
-        with eng.begin() as conn:  # an un-migrated database
+        metadata.drop_all(eng)  # an empty, un-migrated database
+        with eng.begin() as conn:
             conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
         eng.dispose()
     app, runtime = make_app(database_url, migrate=False)

@@ -1,0 +1,222 @@
+"""Inbound SMS → Zendesk: API calls per message, text → acknowledgement latency, webhook latency.
+
+    .venv/bin/python benchmarks/bench_inbound.py [--latency-ms 100] [--customers 30] [--seconds 10]
+
+Against the sandbox with ``--latency-ms`` on every Zendesk and Twilio call, embedded SQLite:
+
+1. Zendesk API calls per inbound message (connector in this process, its client's call counter):
+   a new customer, a returning customer's new ticket, a follow-up, a burst of 5 texts in < 1 s.
+2. text → acknowledgement on the handset, p50 / p99, one new customer at a time.
+3. webhook answer latency p50 / p99 at 50 and 200 requests/s against ``sms-connector serve`` in its
+   own process (worker running), signed requests from a paced client in this process.
+
+Writes benchmarks/results/inbound.md. Measures; asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import requests
+from sqlalchemy import func, select
+
+from connector.sandbox.runner import send_text, start_sandbox
+from connector.sandbox.stack import (
+    SUPPORT_NUMBER,
+    connector_process,
+    free_port,
+    sandbox_config,
+    start_connector,
+)
+from connector.signatures import twilio_signature
+from connector.store import jobs, reading
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def idle(runtime) -> bool:  # type: ignore[no-untyped-def]
+    with reading(runtime.engine) as conn:
+        return conn.execute(select(func.count()).select_from(jobs)
+                            .where(jobs.c.status.in_(("ready", "running")))).scalar_one() == 0
+
+
+def wait(predicate, timeout: float = 60.0, interval: float = 0.005):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError("condition not met")
+
+
+def calls_and_ack(latency_ms: int, customers: int, tmp: str) -> tuple[dict[str, float], list[float]]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    sandbox = start_sandbox(zendesk_port=0, twilio_port=0, connector_url=url, latency_ms=latency_ms)
+    connector = start_connector(sandbox_config(sandbox, connector_url=url,
+                                               database_url=f"sqlite:///{tmp}/calls.db"), port)
+    runtime, twilio = connector.runtime, sandbox.twilio
+    counter = runtime.helpdesk.calls
+
+    def measure(action) -> int:  # type: ignore[no-untyped-def]
+        before = counter["total"]
+        action()
+        wait(lambda: idle(runtime))
+        return counter["total"] - before
+
+    def handset(phone: str) -> list:  # type: ignore[type-arg]
+        with twilio.lock:
+            return list(twilio.handsets.get(phone, []))
+
+    try:
+        figures: dict[str, float] = {}
+        acks: list[float] = []
+        new_calls = []
+        for i in range(customers):
+            phone = f"+1202555{1000 + i:04d}"
+            started = time.perf_counter()
+            new_calls.append(measure(lambda p=phone: send_text(
+                sandbox.twilio_url, p, "hi, my order #4411 has not arrived", SUPPORT_NUMBER)))
+            wait(lambda p=phone: handset(p))
+            acks.append(time.perf_counter() - started)
+        # Acknowledgement latency on its own (the loop above waits for the job too).
+        ack_only = []
+        for i in range(customers):
+            phone = f"+1312555{1000 + i:04d}"
+            started = time.perf_counter()
+            send_text(sandbox.twilio_url, phone, "internet down since this morning", SUPPORT_NUMBER)
+            wait(lambda p=phone: handset(p))
+            ack_only.append(time.perf_counter() - started)
+            wait(lambda: idle(runtime))
+        figures["new customer"] = statistics.mean(new_calls)
+        phone = "+12025551000"
+        figures["follow-up"] = measure(lambda: send_text(sandbox.twilio_url, phone,
+                                                         "any news?", SUPPORT_NUMBER))
+        burst_before = counter["update_ticket"]
+        burst_total = measure(lambda: [send_text(sandbox.twilio_url, phone, f"burst {n}",
+                                                 SUPPORT_NUMBER) for n in range(5)])
+        figures["burst of 5 texts (existing ticket): updates"] = counter["update_ticket"] - burst_before
+        figures["burst of 5 texts (existing ticket): calls"] = burst_total
+        fresh = "+14155550100"
+        before_new_burst = counter["total"]
+        for n in range(5):
+            send_text(sandbox.twilio_url, fresh, f"new customer burst {n}", SUPPORT_NUMBER)
+        wait(lambda: idle(runtime))
+        figures["burst of 5 texts (new customer): calls"] = counter["total"] - before_new_burst
+        # A returning customer: their ticket is closed, they write again → a new ticket.
+        zendesk = sandbox.zendesk
+        with zendesk.lock:
+            for ticket in zendesk.store.tickets.values():
+                ticket["status"] = "closed"
+        with runtime.engine.begin() as conn:
+            from connector.store import conversations
+
+            conn.execute(conversations.update().values(ticket_status="closed"))
+        figures["returning customer, new ticket"] = measure(lambda: send_text(
+            sandbox.twilio_url, "+12025551001", "back again: billing question", SUPPORT_NUMBER))
+        return figures, ack_only
+    finally:
+        connector.stop()
+        sandbox.stop()
+
+
+def webhook_latency(rate: int, seconds: float, tmp: str) -> tuple[list[float], int]:
+    path = Path(tmp) / f"rate{rate}"
+    path.mkdir()
+    with connector_process(path) as stack:
+        url = stack.connector_url + "/webhooks/sms/twilio"
+        token = stack.config["twilio"]["auth_token"]
+        session_local = threading.local()
+        latencies: list[float] = []
+        errors = 0
+        lock = threading.Lock()
+
+        def one(n: int) -> None:
+            nonlocal errors
+            session = getattr(session_local, "s", None) or requests.Session()
+            session_local.s = session
+            params = {"MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": "AC" + "0" * 32,
+                      "From": f"+1646555{n % 50:04d}", "To": SUPPORT_NUMBER,
+                      "Body": f"load test text {n}", "NumMedia": "0"}
+            headers = {"X-Twilio-Signature": twilio_signature(token, url, params),
+                       "Content-Type": "application/x-www-form-urlencoded"}
+            started = time.perf_counter()
+            response = session.post(url, data=urlencode(params), headers=headers, timeout=10)
+            elapsed = time.perf_counter() - started
+            with lock:
+                latencies.append(elapsed)
+                if response.status_code != 200:
+                    errors += 1
+
+        total = int(rate * seconds)
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            start = time.perf_counter()
+            for n in range(total):
+                target = start + n / rate
+                delay = target - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                pool.submit(one, n)
+        return latencies, errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latency-ms", type=int, default=100)
+    parser.add_argument("--customers", type=int, default=30)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        figures, acks = calls_and_ack(args.latency_ms, args.customers, tmp)
+        loads = {rate: webhook_latency(rate, args.seconds, tmp) for rate in (50, 200)}
+    ms = [a * 1000 for a in acks]
+    lines = [
+        f"Inbound benchmark (`.venv/bin/python benchmarks/bench_inbound.py --latency-ms "
+        f"{args.latency_ms} --customers {args.customers} --seconds {args.seconds:g}`), "
+        f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, sandbox latency "
+        f"{args.latency_ms} ms per Zendesk / Twilio call, SQLite, worker running.",
+        "",
+        "| Zendesk API calls | measured | target |",
+        "|---|---|---|",
+        f"| new customer (mean of {args.customers}) | {figures['new customer']:.2f} | ≤ 2 |",
+        f"| returning customer's new ticket | {figures['returning customer, new ticket']:.0f} | 1 |",
+        f"| follow-up text | {figures['follow-up']:.0f} | 1 |",
+        f"| burst of 5 texts in < 1 s, existing ticket: updates | "
+        f"{figures['burst of 5 texts (existing ticket): updates']:.0f} | ≤ 2 |",
+        f"| burst of 5 texts in < 1 s, new customer: all calls | "
+        f"{figures['burst of 5 texts (new customer): calls']:.0f} | |",
+        "",
+        "| latency | p50 ms | p99 ms | n |",
+        "|---|---|---|---|",
+        f"| text → acknowledgement on the handset | {pct(ms, 0.5):.0f} | {pct(ms, 0.99):.0f} "
+        f"| {len(ms)} |",
+    ]
+    for rate, (lat, errors) in loads.items():
+        values = [x * 1000 for x in lat]
+        lines.append(f"| webhook answer at {rate} req/s ({errors} non-200) | "
+                     f"{pct(values, 0.5):.1f} | {pct(values, 0.99):.1f} | {len(values)} |")
+    table = "\n".join(lines)
+    print(table)
+    out = Path(__file__).with_name("results")
+    out.mkdir(exist_ok=True)
+    (out / "inbound.md").write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
