@@ -19,6 +19,7 @@ from connector.errors import (
     ExternalServiceError,
     LeaseLost,
     PermanentError,
+    RateLimited,
     RetryableError,
 )
 from connector.queue import DEAD, Job, Queue
@@ -94,6 +95,12 @@ class Worker:
         except Reschedule as exc:
             delay = exc.delay
             self._settle(lambda: self.queue.reschedule(holder["job"], delay), job)
+        except RateLimited as exc:
+            # A spent budget is not the job's fault: wait it out without using up an attempt,
+            # so a long 429 storm never turns good messages into dead letters.
+            wait = exc.retry_after if exc.retry_after is not None else self.queue.backoff(1)
+            log.info("rate limited; rescheduled", extra={"job_id": job.id, "seconds": wait})
+            self._settle(lambda: self.queue.reschedule(holder["job"], wait), job)
         except Exception as exc:
             self._failed(holder["job"], exc)
         else:
