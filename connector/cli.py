@@ -179,6 +179,7 @@ def _register_extensions() -> None:
     for module_name, attr in (
         ("connector.cli_sandbox", "commands"),
         ("connector.cli_policy", "commands"),
+        ("connector.cli_demo", "commands"),
     ):
         try:
             module = importlib.import_module(module_name)
