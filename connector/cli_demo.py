@@ -80,8 +80,7 @@ class Demo:
             self.echo(scene.__doc__ or scene.__name__)
             scene(self)
         self.echo("")
-        self.echo("Demo finished: every text reached Zendesk once, every reply reached the customer "
-                  "once, and every problem is visible in the ticket.")
+        self.echo(f"Demo finished: {len(SCENES)} scenes, each text delivered once.")
 
 
 def scene_new_customer(demo: Demo) -> None:
