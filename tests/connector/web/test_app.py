@@ -109,3 +109,16 @@ def test_request_logs_are_json_with_phones_masked(tmp_path):
 @pytest.fixture(autouse=True)
 def _no_config_env(monkeypatch):
     monkeypatch.delenv("SMS_CONNECTOR_CONFIG", raising=False)
+
+
+def test_metrics_count_requests_and_report_the_queue(tmp_path):
+    app, runtime = make_app(f"sqlite:///{tmp_path / 'c.db'}")
+    runtime.queue.enqueue("inbound", {})
+    client = app.test_client()
+    client.get("/healthz")
+    client.get("/nope")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'sms_connector_http_requests_total{endpoint="/healthz",status="200"} 1.0' in text
+    assert 'endpoint="unmatched",status="404"' in text
+    assert 'sms_connector_jobs{status="ready"} 1.0' in text
+    runtime.close()
