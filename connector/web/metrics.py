@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -35,7 +36,7 @@ class QueueCollector(Collector):
 
 
 @bp.record_once
-def _setup(state) -> None:  # type: ignore[no-untyped-def]
+def _setup(state: Any) -> None:
     app: Flask = state.app
     registry = CollectorRegistry()
     requests_total = Counter("sms_connector_http_requests", "HTTP requests answered",
