@@ -37,6 +37,7 @@ class Demo:
     def __init__(self, workdir: Path, echo: Callable[[str], None]) -> None:
         self.workdir = workdir
         self.echo = echo
+        self.current = 0  # the ticket the scenes follow
 
     def state(self, service: str) -> dict[str, Any]:
         url = self.sandbox.zendesk_url if service == "zendesk" else self.sandbox.twilio_url
