@@ -48,6 +48,7 @@ from connector.sandbox.common import (
     register_closer,
 )
 from connector.signatures import twilio_signature
+from connector.sms_text import segment_info
 
 __all__ = ["DEFAULT_ACCOUNT_SID", "DEFAULT_AUTH_TOKEN", "TwilioSandbox", "create_app"]
 
@@ -103,12 +104,6 @@ AUTO_REPLIES = {
 }
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _SERVICE_SID = re.compile(r"^MG[0-9a-f]{32}$")
-# GSM 03.38 basic set and extension table (../shared/docs/reference/sms.md), for num_segments.
-_GSM_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡"
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-_GSM_EXTENSION = frozenset("\f^{}\\[~]|€")
 
 
 def sign_twilio_request(url: str, params: Mapping[str, Any], auth_token: str) -> str:
@@ -117,14 +112,12 @@ def sign_twilio_request(url: str, params: Mapping[str, Any], auth_token: str) ->
 
 
 def num_segments(body: str) -> int:
-    """Segments Twilio bills for ``body`` (GSM-7 160/153, else UCS-2 70/67 UTF-16 units)."""
-    if not body:
-        return 1
-    if all(c in _GSM_BASIC or c in _GSM_EXTENSION for c in body):
-        units, single, multi = sum(2 if c in _GSM_EXTENSION else 1 for c in body), 160, 153
-    else:
-        units, single, multi = len(body.encode("utf-16-le")) // 2, 70, 67
-    return 1 if units <= single else -(-units // multi)
+    """Segments Twilio bills for ``body``, counted as the connector counts them (one table).
+
+    A media-only message still counts one segment in Twilio's answers, where ``segment_info``
+    says 0 (nothing to send as SMS).
+    """
+    return max(1, segment_info(body).segments)
 
 
 def _sid(prefix: str) -> str:
