@@ -8,46 +8,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from connector.config import Settings, as_dict, load_settings
-from connector.errors import ConfigurationError
+from connector.cli_common import config_option, runtime_for, settings_or_exit
+from connector.config import as_dict
 
-if TYPE_CHECKING:
-    from connector.runtime import Runtime
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def config_option(func: F) -> F:
-    return click.option(
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="TOML config file (default: $SMS_CONNECTOR_CONFIG).",
-    )(func)
-
-
-def _settings(ctx: click.Context, config_path: str | None) -> Settings:
-    path = config_path or (ctx.find_root().params.get("config_path") if ctx.find_root() else None)
-    try:
-        return load_settings(path)
-    except ConfigurationError as exc:
-        click.echo(f"error: {exc}", err=True)
-        ctx.exit(2)
-        raise  # unreachable; keeps type checkers happy
-
-
-def _runtime(settings: Settings) -> Runtime:
-    from connector.logs import configure_logging
-    from connector.runtime import Runtime
-
-    configure_logging(settings.server.log_level)
-    return Runtime(settings)
+# Kept under their old names for the subcommands written against them.
+_settings = settings_or_exit
+_runtime = runtime_for
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

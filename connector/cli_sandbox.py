@@ -24,6 +24,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 import requests
 
+from connector.cli_common import config_option, config_path_of
 from connector.config import CONFIG_ENV, ServerSettings, Settings, load_settings
 from connector.errors import ConfigurationError
 from connector.phones import is_e164
@@ -50,30 +51,13 @@ ZENDESK_SUBDOMAIN = "sandbox"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def config_option(func: F) -> F:
-    # Same option as connector.cli's; importing it from there would be circular under
-    # ``python -m connector.cli`` (that module runs as __main__ and imports this one at its end).
-    return click.option(
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="TOML config file (default: $SMS_CONNECTOR_CONFIG).",
-    )(func)
-
-
 def _settings(ctx: click.Context) -> Settings | None:
     """The connector's settings when a config file is named, else None.
 
     The sandbox runs without any config (its defaults are the point), so a missing file is not an
     error here; a config that is named and invalid is, with exit status 2 as everywhere else.
     """
-    path: str | None = None
-    node: click.Context | None = ctx
-    while node is not None and not path:  # the subcommand's --config, then the group's, the root's
-        path = node.params.get("config_path")
-        node = node.parent
-    path = path or os.environ.get(CONFIG_ENV)
+    path = config_path_of(ctx) or os.environ.get(CONFIG_ENV)
     if not path:
         return None
     try:

@@ -178,7 +178,7 @@ def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
     log_path = tmp_path / "connector.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "connector.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "connector", "serve", "--port", str(port)],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     engine = make_engine(db_url)

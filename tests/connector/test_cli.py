@@ -25,7 +25,7 @@ def free_port() -> int:
 def cli(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("SMS_CONNECTOR_")}
     full_env.update(env or {})
-    return subprocess.Popen([sys.executable, "-m", "connector.cli", *args], cwd=REPO,
+    return subprocess.Popen([sys.executable, "-m", "connector", *args], cwd=REPO,
                             env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             **kwargs)
 

@@ -44,7 +44,7 @@ def _env() -> dict[str, str]:
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "connector.cli", *args],
+        [sys.executable, "-m", "connector", *args],
         cwd=REPO,
         env=_env(),
         capture_output=True,
@@ -92,7 +92,7 @@ def start_sandbox_process(*extra: str) -> SandboxProcess:
         [
             sys.executable,
             "-m",
-            "connector.cli",
+            "connector",
             "sandbox",
             "--zendesk-port",
             str(zendesk_port),
