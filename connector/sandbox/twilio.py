@@ -372,6 +372,47 @@ def create_app(
         response.status_code = 201
         return response
 
+    @app.get(f"/{API_VERSION}/Accounts/<account>/Messages.json")
+    def list_messages(account: str) -> Response | tuple[Response, int]:
+        """Read multiple messages, newest first, filtered by To / From, paged by PageSize / Page.
+
+        https://www.twilio.com/docs/messaging/api/message-resource#read-multiple-message-resources
+        (DateSent filters are day-granular upstream; they are accepted and ignored here).
+        """
+        denied = authenticate(account)
+        if denied is not None:
+            return denied
+        try:
+            page_size = min(1000, max(1, int(request.args.get("PageSize", "50"))))
+            page = max(0, int(request.args.get("Page", "0")))
+        except ValueError:
+            return twilio_error(400, 20001, "PageSize and Page must be whole numbers")
+        to, from_ = request.args.get("To"), request.args.get("From")
+        with sandbox.lock:
+            found = [dict(m) for m in reversed(list(sandbox.messages.values()))
+                     if (to is None or m.get("to") == to)
+                     and (from_ is None or m.get("from") == from_)]
+        chunk = found[page * page_size:(page + 1) * page_size]
+        base = f"{account_prefix()}/Messages.json"
+        query = "&".join(f"{k}={v}" for k, v in (("To", to), ("From", from_)) if v)
+        query = (query + "&") if query else ""
+
+        def uri(n: int) -> str:
+            return f"{base}?{query}PageSize={page_size}&Page={n}"
+
+        more = (page + 1) * page_size < len(found)
+        return jsonify({
+            "messages": chunk,
+            "page": page,
+            "page_size": page_size,
+            "start": page * page_size,
+            "end": page * page_size + max(0, len(chunk) - 1),
+            "uri": uri(page),
+            "first_page_uri": uri(0),
+            "next_page_uri": uri(page + 1) if more else None,
+            "previous_page_uri": uri(page - 1) if page > 0 else None,
+        })
+
     @app.get(f"/{API_VERSION}/Accounts/<account>/Messages/<sid>.json")
     def fetch_message(account: str, sid: str) -> Response:
         denied = authenticate(account)

@@ -1,0 +1,126 @@
+"""The send_sms job against the in-process sandbox Twilio: exactly once, even when the answer to
+a send is lost."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+from sqlalchemy import insert, select, update
+
+from connector.config import settings_from_dict
+from connector.errors import TransientError
+from connector.model import OutboundSms
+from connector.outbox import queue_sms
+from connector.pipeline.send import handle_send
+from connector.queue import Queue
+from connector.runtime import Runtime
+from connector.sandbox.runner import start_sandbox
+from connector.sandbox.stack import SUPPORT_NUMBER, sandbox_config
+from connector.store import conversations, outbound
+from connector.worker import Worker
+
+CUSTOMER = "+12025550142"
+
+
+@pytest.fixture
+def world(tmp_path):
+    sandbox = start_sandbox(zendesk_port=0, twilio_port=0)
+    data = sandbox_config(sandbox, connector_url="http://127.0.0.1:9",
+                          database_url=f"sqlite:///{tmp_path / 'c.db'}")
+    runtime = Runtime(settings_from_dict(data))
+    runtime.prepare_schema()
+    now = time.time()
+    with runtime.engine.begin() as conn:
+        conn.execute(insert(conversations).values(
+            id=1, customer_phone=CUSTOMER, channel_key=SUPPORT_NUMBER, helpdesk="zendesk",
+            created_at=now, updated_at=now))
+    yield runtime, sandbox
+    runtime.close()
+    sandbox.stop()
+
+
+def handset(sandbox, phone=CUSTOMER):
+    state = requests.get(sandbox.twilio_url + "/_sandbox/state", timeout=10).json()
+    return state["handsets"].get(phone, [])
+
+
+def drain(runtime):
+    worker = Worker(runtime.queue, {"send_sms": lambda job: handle_send(runtime, job)})
+    while worker.run_once():
+        pass
+
+
+def queue_text(runtime, body="Your order shipped.", source_id="c1"):
+    with runtime.engine.begin() as conn:
+        return queue_sms(conn, source="agent_reply", source_id=source_id, to_number=CUSTOMER,
+                         body=body, from_number=SUPPORT_NUMBER, messaging_service_sid=None,
+                         conversation_id=1)
+
+
+def test_queued_twice_sent_once(world):
+    runtime, sandbox = world
+    assert queue_text(runtime) is not None
+    assert queue_text(runtime) is None  # same comment id: the intent exists already
+    drain(runtime)
+    time.sleep(0.2)
+    assert [m["body"] for m in handset(sandbox)] == ["Your order shipped."]
+
+
+def test_lost_answer_is_reconciled_not_resent(world):
+    runtime, sandbox = world
+    outbound_id = queue_text(runtime)
+    # The send went out but the connector never heard back: the row says "sending".
+    runtime.sms.send(OutboundSms(to_number=CUSTOMER, body="Your order shipped.",
+                                 from_number=SUPPORT_NUMBER))
+    with runtime.engine.begin() as conn:
+        conn.execute(update(outbound).values(send_state="sending", updated_at=time.time()))
+    drain(runtime)
+    time.sleep(0.2)
+    assert len(handset(sandbox)) == 1
+    with runtime.engine.begin() as conn:
+        row = conn.execute(select(outbound).where(outbound.c.id == outbound_id)).mappings().one()
+    assert row["send_state"] == "sent" and row["provider_message_id"].startswith("SM")
+
+
+def test_sandbox_lists_messages_for_reconciliation(world):
+    runtime, _sandbox = world
+    runtime.sms.send(OutboundSms(to_number=CUSTOMER, body="one", from_number=SUPPORT_NUMBER))
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    found = runtime.sms.find_sent(CUSTOMER, SUPPORT_NUMBER, since, "one")
+    assert found is not None and found.provider_message_id.startswith("SM")
+    assert runtime.sms.find_sent(CUSTOMER, SUPPORT_NUMBER, since, "two") is None
+
+
+def test_rejected_number_is_final(world):
+    runtime, _sandbox = world
+    with runtime.engine.begin() as conn:
+        outbound_id = queue_sms(conn, source="ack", source_id="x", to_number="+15005550001",
+                                body="hi", from_number=SUPPORT_NUMBER, messaging_service_sid=None)
+    drain(runtime)
+    with runtime.engine.begin() as conn:
+        row = conn.execute(select(outbound).where(outbound.c.id == outbound_id)).mappings().one()
+    assert row["send_state"] == "rejected" and row["error_code"] == "21211"
+    assert runtime.queue.counts() == {"done": 1}
+
+
+def test_transient_failure_keeps_the_intent(world, monkeypatch):
+    runtime, sandbox = world
+    queue_text(runtime)
+
+    def boom(msg):
+        raise TransientError("connection dropped")
+
+    monkeypatch.setattr(runtime.sms, "send", boom)
+    worker = Worker(Queue(runtime.engine, backoff_base=0.01, backoff_max=0.01),
+                    {"send_sms": lambda job: handle_send(runtime, job)})
+    worker.run_once()
+    with runtime.engine.begin() as conn:
+        assert conn.execute(select(outbound.c.send_state)).scalar_one() == "sending"
+    monkeypatch.undo()
+    time.sleep(0.05)
+    drain(runtime)
+    time.sleep(0.2)
+    assert len(handset(sandbox)) == 1
