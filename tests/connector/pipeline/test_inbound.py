@@ -4,29 +4,13 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from sqlalchemy import insert, select, update
 
-from connector.config import settings_from_dict
 from connector.pipeline.inbound import EXTERNAL_ID_PREFIX, InboundRun, compose
-from connector.runtime import Runtime
-from connector.sandbox.runner import start_sandbox
-from connector.sandbox.stack import SUPPORT_NUMBER, sandbox_config
+from connector.sandbox.stack import SUPPORT_NUMBER
 from connector.store import conversations, messages
 
 PHONE = "+12025550142"
-
-
-@pytest.fixture
-def world(tmp_path):
-    sandbox = start_sandbox(zendesk_port=0, twilio_port=0)
-    data = sandbox_config(sandbox, connector_url="http://127.0.0.1:9",
-                          database_url=f"sqlite:///{tmp_path / 'c.db'}")
-    runtime = Runtime(settings_from_dict(data))
-    runtime.prepare_schema()
-    yield runtime, sandbox
-    runtime.close()
-    sandbox.stop()
 
 
 def pending_message(runtime, text: str, sid: str) -> tuple[int, int]:

@@ -8,38 +8,23 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
-from connector.config import settings_from_dict
 from connector.errors import TransientError
 from connector.model import OutboundSms
 from connector.outbox import queue_sms
 from connector.pipeline.send import handle_send
 from connector.queue import Queue
-from connector.runtime import Runtime
-from connector.sandbox.runner import start_sandbox
-from connector.sandbox.stack import SUPPORT_NUMBER, sandbox_config
-from connector.store import conversations, outbound
+from connector.sandbox.stack import SUPPORT_NUMBER
+from connector.store import outbound
 from connector.worker import Worker
 
 CUSTOMER = "+12025550142"
 
 
 @pytest.fixture
-def world(tmp_path):
-    sandbox = start_sandbox(zendesk_port=0, twilio_port=0)
-    data = sandbox_config(sandbox, connector_url="http://127.0.0.1:9",
-                          database_url=f"sqlite:///{tmp_path / 'c.db'}")
-    runtime = Runtime(settings_from_dict(data))
-    runtime.prepare_schema()
-    now = time.time()
-    with runtime.engine.begin() as conn:
-        conn.execute(insert(conversations).values(
-            id=1, customer_phone=CUSTOMER, channel_key=SUPPORT_NUMBER, helpdesk="zendesk",
-            created_at=now, updated_at=now))
-    yield runtime, sandbox
-    runtime.close()
-    sandbox.stop()
+def world(world, conversation):
+    return world
 
 
 def handset(sandbox, phone=CUSTOMER):
