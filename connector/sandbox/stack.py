@@ -165,7 +165,10 @@ def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.1) -> An
 @contextmanager
 def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
                     twilio_opt_out_handling: bool = True,
-                    extra: dict[str, Any] | None = None) -> Iterator[Stack]:
+                    extra: dict[str, Any] | None = None,
+                    separate_worker: bool = False) -> Iterator[Stack]:
+    """``sms-connector serve`` in a process of its own; with ``separate_worker``, ``serve
+    --no-worker`` plus ``sms-connector worker`` (two processes on the same SQLite file)."""
     port = free_port()
     connector_url = f"http://127.0.0.1:{port}"
     sandbox = start_sandbox(zendesk_port=0, twilio_port=0, connector_url=connector_url,
@@ -176,11 +179,14 @@ def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMS_CONNECTOR_")}
     env.update(environment(config))
     log_path = tmp_path / "connector.log"
+    serve = [sys.executable, "-m", "connector", "serve", "--port", str(port)]
+    worker: subprocess.Popen[bytes] | None = None
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "connector", "serve", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
+        process = subprocess.Popen(serve + (["--no-worker"] if separate_worker else []),
+                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+        if separate_worker:
+            worker = subprocess.Popen([sys.executable, "-m", "connector", "worker"],
+                                      env=env, stdout=log, stderr=subprocess.STDOUT)
     engine = make_engine(db_url)
     stack = Stack(sandbox, connector_url, config, engine, process, log_path)
     try:
@@ -195,11 +201,14 @@ def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
         wait_for(ready, timeout=30)
         yield stack
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        for proc in (process, worker):
+            if proc is None:
+                continue
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
         engine.dispose()
         sandbox.stop()
