@@ -33,6 +33,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -143,6 +144,27 @@ outbound = Table(
     Column("updated_at", Float, nullable=False),
     UniqueConstraint("source", "source_id", "part", name="uq_outbound_source"),
     Index("ix_outbound_provider_id", "provider", "provider_message_id"),
+)
+
+# Outbound MMS attachments, copied from the helpdesk by the worker and served to the SMS provider
+# from ``GET /media/<token>`` (signed, expiring): Twilio fetches a MediaUrl without credentials,
+# and the web request must not call the helpdesk (connector/web/media.py).
+media_blobs = Table(
+    "media_blobs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("key", String(64), nullable=False),  # random; the signed token names it
+    Column("source", String(24), nullable=False),  # agent_reply
+    Column("source_id", String(64), nullable=False),  # the comment id
+    Column("position", Integer, nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("content_type", String(128), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("key", name="uq_media_blob_key"),
+    UniqueConstraint("source", "source_id", "position", name="uq_media_blob_source"),
+    Index("ix_media_blobs_expires", "expires_at"),
 )
 
 helpdesk_users = Table(
@@ -289,7 +311,8 @@ def insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> boo
     The unique constraints are the dedupe keys (a provider's message id, a comment id): a repeated
     delivery hits the constraint and changes nothing, without an exception to unwind.
     """
-    return bool(conn.execute(_insert_ignore_statement(conn.dialect.name, table), values).rowcount)
+    result = conn.execute(_insert_ignore_statement(conn.dialect.name, table), values)
+    return result.first() is not None
 
 
 @functools.cache
@@ -298,5 +321,7 @@ def _insert_ignore_statement(dialect: str, table: Table) -> Any:
     # webhook cost more CPU than running it.
     from sqlalchemy.dialects import postgresql, sqlite
 
+    # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT DO NOTHING whether or
+    # not a row went in, so only a returned key tells a new row from a duplicate.
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing()
+    return module.insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)

@@ -20,4 +20,7 @@ def build_handlers(runtime: Runtime) -> dict[str, Callable[[Job], Any]]:
         "inbound": partial(handle_inbound, runtime),
         SEND_JOB: partial(handle_send, runtime),
     }
+    from connector.pipeline.outbound import handlers as agent_reply_handlers
+
+    handlers.update(agent_reply_handlers(runtime))
     return handlers

@@ -210,3 +210,15 @@ def test_message_and_job_unique_insert_is_atomic(engine, queue, clock):
         enqueue(conn, "inbound", {}, conversation_key="c1", now=clock())
         conn.execute(messages.insert().values(**row))
     assert queue.counts() == {"ready": 1}
+
+
+def test_insert_ignore_tells_new_rows_from_duplicates(engine, clock):
+    """The dedupe key of every webhook: must hold on PostgreSQL too (rowcount is -1 there)."""
+    from connector.store import insert_ignore
+
+    row = dict(provider="twilio", provider_message_id="SM9", from_number="+12025550142",
+               to_number="+12025550100", body="hi", media=[], raw={}, received_at=clock.now,
+               state="pending")
+    with engine.begin() as conn:
+        assert insert_ignore(conn, messages, row) is True
+        assert insert_ignore(conn, messages, row) is False

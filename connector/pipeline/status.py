@@ -1,0 +1,115 @@
+"""Delivery status: Twilio's status callbacks move an outbound text's status forward only, and a
+text that failed or went undelivered becomes ONE private note on its ticket.
+
+Callbacks repeat and arrive out of order
+(https://www.twilio.com/docs/messaging/guides/track-outbound-message-status), so a status is
+written only when it ranks above the stored one (``adapters.sms.twilio.status_rank``); the note job
+is queued in the same transaction as the status that calls for it, and ``note_once`` keeps it to
+one note per text however often ``undelivered`` is repeated.
+
+A callback can overtake the send's own answer: Twilio calls back as soon as the message is
+queued, sometimes before ``send_sms`` has stored the ``MessageSid``. Such a receipt (genuine: it
+was signed) for a number with a text in flight is parked as a ``sms_status`` job and applied
+once the sid is known, instead of being lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, select, update
+
+from adapters.sms.twilio import describe_error, status_rank
+from connector.errors import RetryableError, TicketClosed
+from connector.model import STATUS_FAILED, STATUS_UNDELIVERED, DeliveryReceipt
+from connector.pipeline.notes import note_once
+from connector.queue import Job, enqueue
+from connector.store import outbound
+
+if TYPE_CHECKING:
+    from connector.runtime import Runtime
+
+log = logging.getLogger("sms_connector.status")
+
+STATUS_JOB = "sms_status"
+NOTE_JOB = "delivery_note"
+FAILED = frozenset({STATUS_FAILED, STATUS_UNDELIVERED})
+PARKED_ATTEMPTS = 8  # ~ a few seconds of waiting for the send to store its sid
+PARKED_RETRY = 0.5
+
+KNOWN, UNKNOWN, IN_FLIGHT = "known", "unknown", "in_flight"
+
+
+def receipt_payload(receipt: DeliveryReceipt) -> dict[str, Any]:
+    return {"provider": receipt.provider, "sid": receipt.provider_message_id,
+            "status": receipt.status, "error_code": receipt.error_code, "to": receipt.to_number}
+
+
+def apply_receipt(conn: Connection, payload: dict[str, Any], *, now: float | None = None) -> str:
+    """Record a receipt in ``conn``'s transaction; KNOWN, IN_FLIGHT (sid not stored yet, a text
+    to that number is being sent) or UNKNOWN (not a text of ours: ignore)."""
+    now = time.time() if now is None else now
+    row = conn.execute(select(outbound).where(
+        outbound.c.provider == payload["provider"],
+        outbound.c.provider_message_id == payload["sid"])).mappings().first()
+    if row is None:
+        in_flight = payload.get("to") and conn.execute(select(outbound.c.id).where(
+            outbound.c.to_number == payload["to"], outbound.c.send_state == "sending",
+            outbound.c.provider_message_id.is_(None)).limit(1)).first()
+        return IN_FLIGHT if in_flight else UNKNOWN
+    status = payload["status"]
+    if status_rank(status) <= status_rank(row["status"]):
+        return KNOWN  # a repeat or an older status arriving late
+    values: dict[str, Any] = {"status": status, "updated_at": now}
+    if payload.get("error_code"):
+        values["error_code"] = str(payload["error_code"])
+    # Guarded by the rank read above: a concurrent callback that wrote a higher status wins.
+    same = (outbound.c.status.is_(None) if row["status"] is None
+            else outbound.c.status == row["status"])
+    result = conn.execute(update(outbound).where(outbound.c.id == row["id"], same)
+                          .values(**values))
+    if result.rowcount and status in FAILED and row["ticket_id"] and not row["noted"]:
+        enqueue(conn, NOTE_JOB, {"outbound_id": row["id"]},
+                conversation_key=f"ticket:{row['ticket_id']}:notes", now=now)
+        log.warning("text not delivered", extra={"outbound_id": row["id"], "status": status,
+                                                 "code": payload.get("error_code")})
+    return KNOWN
+
+
+def handle_status(runtime: Runtime, job: Job) -> None:
+    """A parked receipt: apply it once the send has stored the sid, else give up quietly."""
+    with runtime.engine.begin() as conn:
+        outcome = apply_receipt(conn, job.payload)
+    if outcome == KNOWN:
+        runtime.notify()
+        return
+    if outcome == IN_FLIGHT and job.attempts < PARKED_ATTEMPTS:
+        raise RetryableError("the send has not stored this MessageSid yet",
+                             retry_after=PARKED_RETRY)
+    log.info("status callback for a message the connector does not know; ignored",
+             extra={"sid": job.payload.get("sid"), "status": job.payload.get("status")})
+
+
+def handle_note(runtime: Runtime, job: Job) -> None:
+    outbound_id = int(job.payload["outbound_id"])
+    with runtime.engine.begin() as conn:
+        row = conn.execute(select(outbound).where(outbound.c.id == outbound_id)).mappings().one()
+    try:
+        note_once(runtime, outbound_id, failure_note(row))
+    except TicketClosed:
+        log.info("ticket closed; delivery failure not noted", extra={"outbound_id": outbound_id})
+
+
+def failure_note(row: Any) -> str:
+    code = row["error_code"]
+    what = {
+        "agent_reply": "Your reply was not delivered by text",
+        "ack": "The automatic acknowledgement was not delivered by text",
+    }.get(row["source"], "A text to the customer was not delivered")
+    body = " ".join(str(row["body"] or "").split())
+    snippet = body if len(body) <= 120 else body[:117] + "..."
+    shown = f" (\u201c{snippet}\u201d)" if snippet else ""
+    return (f"{what}{shown}: {row['status'] or 'failed'}, error {code or 'none given'}: "
+            f"{describe_error(code)}.")

@@ -1,0 +1,165 @@
+"""POST /webhooks/sms/twilio/status: statuses move forward only; a failure queues one note."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from sqlalchemy import insert, select
+
+from connector import schema
+from connector.config import settings_from_dict
+from connector.model import HelpdeskUser
+from connector.pipeline.status import NOTE_JOB, STATUS_JOB, failure_note, handle_note, handle_status
+from connector.queue import Job
+from connector.runtime import Runtime
+from connector.signatures import twilio_signature
+from connector.store import jobs, outbound, reading
+from connector.web import create_app
+
+TOKEN = "auth-token"
+PUBLIC = "https://sms.example.com"
+URL = PUBLIC + "/webhooks/sms/twilio/status"
+SID = "SM" + "1" * 32
+PHONE = "+12025553003"
+
+
+class FakeZendesk:
+    def __init__(self) -> None:
+        self.notes: list[tuple[int, str, bool]] = []
+
+    def update_ticket(self, ticket_id: int, *, comment_body: str, public: bool) -> None:
+        self.notes.append((ticket_id, comment_body, public))
+
+    def me(self) -> HelpdeskUser:
+        return HelpdeskUser(1, "admin")
+
+
+@pytest.fixture
+def app(database_url, engine):
+    settings = settings_from_dict({
+        "zendesk": {"subdomain": "acme"}, "database": {"url": database_url},
+        "twilio": {"account_sid": "AC" + "0" * 32, "auth_token": TOKEN},
+        "server": {"public_url": PUBLIC}})
+    runtime = Runtime(settings)
+    schema.upgrade(runtime.engine)
+    runtime.__dict__["helpdesk"] = FakeZendesk()
+    now = time.time()
+    with runtime.engine.begin() as conn:
+        conn.execute(insert(outbound).values(
+            id=1, conversation_id=1, ticket_id=77, source="agent_reply", source_id="900", part=1,
+            provider="twilio", to_number=PHONE, from_number="+12025550100", body="Refund issued.",
+            media_urls=[], send_state="sent", status="queued", provider_message_id=SID,
+            noted=False, created_at=now, updated_at=now))
+    yield create_app(runtime=runtime)
+    runtime.close()
+
+
+def callback(app, status: str, *, sid: str = SID, error: str | None = None,
+             token: str = TOKEN, to: str = PHONE):
+    params = {"MessageSid": sid, "SmsSid": sid, "MessageStatus": status, "SmsStatus": status,
+              "AccountSid": "AC" + "0" * 32, "From": "+12025550100", "To": to}
+    if error:
+        params["ErrorCode"] = error
+    signature = twilio_signature(token, URL, params)
+    return app.test_client().post("/webhooks/sms/twilio/status", data=urlencode(params),
+                                  headers={"X-Twilio-Signature": signature},
+                                  content_type="application/x-www-form-urlencoded")
+
+
+def row(app) -> dict[str, Any]:
+    runtime = app.extensions["sms_connector"]
+    with reading(runtime.engine) as conn:
+        return dict(conn.execute(select(outbound).where(outbound.c.id == 1)).mappings().one())
+
+
+def queued(app, kind: str) -> list[dict[str, Any]]:
+    runtime = app.extensions["sms_connector"]
+    with reading(runtime.engine) as conn:
+        return [dict(r) for r in conn.execute(select(jobs).where(jobs.c.kind == kind)).mappings()]
+
+
+def job_of(record: dict[str, Any]) -> Job:
+    return Job(id=record["id"], kind=record["kind"], conversation_key=record["conversation_key"],
+               payload=record["payload"], attempts=1, max_attempts=8, lease_token="t",
+               lease_expires_at=time.time() + 60)
+
+
+def test_statuses_only_move_forward(app):
+    for status in ("sending", "sent", "delivered", "sent", "queued", "sending"):
+        assert callback(app, status).status_code == 204
+    assert row(app)["status"] == "delivered"
+    assert callback(app, "read").status_code == 204
+    assert row(app)["status"] == "read"
+    assert queued(app, NOTE_JOB) == []
+
+
+def test_undelivered_queues_exactly_one_note_however_often_it_is_repeated(app):
+    for status in ("sent", "undelivered", "undelivered", "sent", "failed"):
+        callback(app, status, error="30003" if status in ("undelivered", "failed") else None)
+    current = row(app)
+    assert current["status"] == "undelivered" and current["error_code"] == "30003"
+    [note_job] = queued(app, NOTE_JOB)
+    runtime = app.extensions["sms_connector"]
+    handle_note(runtime, job_of(note_job))
+    handle_note(runtime, job_of(note_job))  # a retried note job
+    [(ticket_id, body, public)] = runtime.helpdesk.notes
+    assert ticket_id == 77 and not public
+    assert body.startswith("[SMS connector] Your reply was not delivered by text")
+    assert "Refund issued." in body and "30003" in body and "unreachable" in body
+    assert row(app)["noted"] is True
+
+
+def test_unknown_message_answers_and_changes_nothing(app):
+    response = callback(app, "failed", sid="SM" + "9" * 32, error="30008", to="+12025550199")
+    assert response.status_code == 204
+    assert queued(app, NOTE_JOB) == [] and queued(app, STATUS_JOB) == []
+    assert row(app)["status"] == "queued"
+
+
+def test_a_callback_that_overtakes_the_send_is_parked_until_the_sid_is_stored(app):
+    runtime = app.extensions["sms_connector"]
+    with runtime.engine.begin() as conn:
+        conn.execute(outbound.update().values(send_state="sending", provider_message_id=None,
+                                              status=None))
+    assert callback(app, "undelivered", error="30003").status_code == 204
+    [parked] = queued(app, STATUS_JOB)
+    from connector.errors import RetryableError
+
+    with pytest.raises(RetryableError):
+        handle_status(runtime, job_of(parked))
+    with runtime.engine.begin() as conn:  # the send's answer lands
+        conn.execute(outbound.update().values(send_state="sent", provider_message_id=SID,
+                                              status="queued"))
+    handle_status(runtime, job_of(parked))
+    assert row(app)["status"] == "undelivered"
+    assert len(queued(app, NOTE_JOB)) == 1
+
+
+@pytest.mark.parametrize("case", ["unsigned", "wrong_token"])
+def test_forged_callback_is_403_and_changes_nothing(app, case):
+    if case == "unsigned":
+        response = app.test_client().post("/webhooks/sms/twilio/status",
+                                          data={"MessageSid": SID, "MessageStatus": "failed"})
+    else:
+        response = callback(app, "failed", error="30003", token="guess")
+    assert response.status_code == 403
+    assert row(app)["status"] == "queued" and queued(app, NOTE_JOB) == []
+
+
+def test_callback_without_a_status_is_400(app):
+    params = {"MessageSid": SID}
+    signature = twilio_signature(TOKEN, URL, params)
+    response = app.test_client().post("/webhooks/sms/twilio/status", data=urlencode(params),
+                                      headers={"X-Twilio-Signature": signature},
+                                      content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+
+
+def test_failure_note_words():
+    note = failure_note({"error_code": "30006", "source": "ack", "body": "We got your text",
+                         "status": "undelivered"})
+    assert note.startswith("The automatic acknowledgement was not delivered")
+    assert "landline" in note
