@@ -70,10 +70,23 @@ class Demo:
         try:
             self.echo(f"Sandbox Zendesk {self.sandbox.zendesk_url}, sandbox Twilio "
                       f"{self.sandbox.twilio_url}; connector {url} on {database}")
+            self.install()
             self.scenes()
         finally:
             self.connector.stop()
             self.sandbox.stop()
+
+    def install(self) -> None:
+        """What an admin does once: `sms-connector policy apply` against the helpdesk."""
+        from connector.policy_sync import apply
+
+        runtime = self.connector.runtime
+        self.echo("")
+        self.echo("0. The admin runs `sms-connector policy apply`:")
+        result = apply(runtime.helpdesk, runtime.engine, runtime.policy,
+                       runtime.settings.server.public_url)
+        for line in result.lines():
+            self.echo(f"  ⚙️  {line}")
 
     def scenes(self) -> None:
         for scene in SCENES:
@@ -124,10 +137,12 @@ def scene_failed_delivery(demo: Demo) -> None:
     agent_reply(demo.sandbox.zendesk_url, ticket["id"], "We're checking your line now.")
     demo.echo("  🧑‍💼 agent replies on that ticket")
 
-    def note() -> Any:
-        return [c for c in demo.ticket(ticket["id"])["comments"] if not c["public"]]
+    def notes() -> Any:
+        found = [c for c in demo.ticket(ticket["id"])["comments"] if not c["public"]]
+        return found if len(found) >= 2 else None  # the acknowledgement's, then the reply's
 
-    demo.echo(f"  📝 private note on ticket #{ticket['id']}: {_wait(note)[-1]['body']!r}")
+    for note in _wait(notes):
+        demo.echo(f"  📝 private note on ticket #{ticket['id']}: {note['body']!r}")
 
 
 def scene_stop(demo: Demo) -> None:
@@ -148,15 +163,9 @@ def scene_stop(demo: Demo) -> None:
     demo.echo(f"  💬 texts sent after STOP: {len(sent)}")
 
 
-def _agent_flow_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("connector.pipeline.outbound") is not None
-
-
-SCENES: list[Callable[[Demo], None]] = [scene_new_customer, scene_burst]
-if _agent_flow_available():
-    SCENES += [scene_agent_reply, scene_failed_delivery, scene_stop]
+SCENES: list[Callable[[Demo], None]] = [
+    scene_new_customer, scene_burst, scene_agent_reply, scene_failed_delivery, scene_stop,
+]
 
 
 @click.command()

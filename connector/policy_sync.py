@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.config import Settings
-from connector.store import kv, reading
+from connector.store import insert_ignore, kv, reading
 from mappings import zendesk as zd
 from mappings.policy import Policy
 
@@ -45,16 +44,9 @@ def kv_get(conn: Connection, key: str) -> str | None:
 
 
 def kv_add(conn: Connection, key: str, value: str, *, now: float | None = None) -> bool:
-    """Insert ``key`` unless it exists; True when this call inserted it.
-
-    Decided by ``RETURNING`` rather than the row count: with SQLAlchemy 2.1 + psycopg 3 an
-    ``INSERT … ON CONFLICT DO NOTHING`` reports rowcount -1 whether or not a row went in.
-    """
+    """Insert ``key`` unless it exists; True when this call inserted it."""
     now = time.time() if now is None else now
-    module: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = module.insert(kv).on_conflict_do_nothing().returning(kv.c.key)
-    return conn.execute(statement, {"key": key, "value": value, "updated_at": now}).first() \
-        is not None
+    return insert_ignore(conn, kv, {"key": key, "value": value, "updated_at": now})
 
 
 def kv_set(conn: Connection, key: str, value: str, *, now: float | None = None) -> bool:
