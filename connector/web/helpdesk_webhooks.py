@@ -3,8 +3,10 @@
 Zendesk signs every delivery: ``X-Zendesk-Webhook-Signature`` = base64(HMAC-SHA256(secret,
 timestamp + raw body)), the timestamp in ``X-Zendesk-Webhook-Signature-Timestamp``
 (https://developer.zendesk.com/documentation/webhooks/verifying/). It signs no nonce, so a
-timestamp outside ±5 minutes is refused, and an exact replay inside that window (same timestamp,
-same body, hence the same signature) is recognised by its signature and queues nothing.
+timestamp outside ±5 minutes is refused. A replay inside that window is not told apart from a
+genuine delivery: two agent replies on one ticket within one second are signed identically (same
+body, same whole-second timestamp), so refusing "seen" signatures would drop real replies. A
+replay is harmless instead: the job it queues finds no comment that was not sent already.
 
 The payload carries ids only (``{"ticket_id": "123"}``, from the trigger ``policy apply``
 installs): placeholders with comment text are escaped unreliably, so the worker reads the comments
@@ -16,17 +18,15 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 
 from flask import Blueprint, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import delete
 
-from connector.policy_sync import kv_add, webhook_secret
+from connector.policy_sync import webhook_secret
 from connector.queue import enqueue
 from connector.runtime import Runtime
 from connector.signatures import verify_zendesk
-from connector.store import kv, reading
+from connector.store import reading
 
 log = logging.getLogger("sms_connector.helpdesk_webhook")
 bp = Blueprint("helpdesk_webhooks", __name__)
@@ -34,10 +34,6 @@ bp = Blueprint("helpdesk_webhooks", __name__)
 OUTBOUND_JOB = "outbound"
 SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Zendesk-Webhook-Signature-Timestamp"
-# Deliveries already accepted, keyed by their signature; kept a little longer than the ±5 min
-# window, after which verify_zendesk refuses the replay by its timestamp anyway.
-SEEN_PREFIX = "zendesk-delivery:"
-SEEN_FOR = 15 * 60
 
 
 def ticket_key(ticket_id: int) -> str:
@@ -61,19 +57,10 @@ def zendesk_webhook() -> ResponseReturnValue:
     if not verify_zendesk(secret, timestamp, raw, signature):
         abort(403, description="signature does not match or timestamp outside ±5 minutes")
     ticket_id = _ticket_id(raw)
-    now = time.time()
     with runtime.engine.begin() as conn:
-        fresh = kv_add(conn, SEEN_PREFIX + signature, str(ticket_id), now=now)
-        if fresh:
-            # LIKE 'prefix%', not a key range: PostgreSQL's collations ignore punctuation.
-            conn.execute(delete(kv).where(kv.c.key.startswith(SEEN_PREFIX, autoescape=True),
-                                          kv.c.updated_at < now - SEEN_FOR))
-            job_id = enqueue(conn, OUTBOUND_JOB, {"ticket_id": ticket_id},
-                             conversation_key=ticket_key(ticket_id), coalesce=True,
-                             max_attempts=runtime.settings.queue.max_attempts, now=now)
-    if not fresh:
-        log.info("replayed Zendesk delivery ignored", extra={"ticket_id": ticket_id})
-        return jsonify(status="duplicate", ticket_id=ticket_id)
+        job_id = enqueue(conn, OUTBOUND_JOB, {"ticket_id": ticket_id},
+                         conversation_key=ticket_key(ticket_id), coalesce=True,
+                         max_attempts=runtime.settings.queue.max_attempts)
     runtime.notify()
     return jsonify(status="queued" if job_id is not None else "coalesced", ticket_id=ticket_id)
 
