@@ -10,18 +10,22 @@ from __future__ import annotations
 import email.utils
 import time
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from connector.errors import TransientError
+from connector.errors import MediaUnavailable, TransientError
 
 __all__ = [
     "USER_AGENT",
     "CallCounter",
     "decode_body",
+    "download",
     "make_session",
     "parse_retry_after",
+    "same_origin",
     "send",
 ]
 
@@ -91,3 +95,95 @@ def send(
         requests.exceptions.ContentDecodingError,
     ) as exc:
         raise TransientError(f"{provider}: {method} failed: {type(exc).__name__}") from exc
+
+
+MAX_REDIRECTS = 3
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    split = urlsplit(url)
+    scheme = split.scheme.lower()
+    try:
+        port = split.port or {"https": 443, "http": 80}.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (split.hostname or "").lower(), port
+
+
+def same_origin(url: str, base_url: str) -> bool:
+    scheme, host, port = _origin(url)
+    return bool(host) and (scheme, host, port) == _origin(base_url)
+
+
+def download(
+    session: requests.Session,
+    url: str,
+    *,
+    provider: str,
+    base_url: str,
+    auth: tuple[str, str] | None,
+    max_bytes: int,
+    allowed_types: Iterable[str],
+    timeout: float,
+    on_request: Any = None,
+) -> tuple[bytes, str]:
+    """Fetch a file a provider stores for us; MediaUnavailable(reason) when it cannot be had.
+
+    The credentials go only with the first request, and only to ``base_url``'s own origin; a
+    provider's redirect to its storage (Twilio's media, Zendesk's attachments) is followed here
+    by hand, without them, for a bounded number of hops (``requests`` strips auth on a
+    cross-host redirect, but silently and only then). The size cap holds while reading:
+    Content-Length can be absent or wrong.
+    """
+    allowed = {t.strip().lower() for t in allowed_types}
+    current = url
+    credentials = auth if same_origin(url, base_url) else None
+    for _hop in range(MAX_REDIRECTS + 1):
+        if on_request is not None:
+            on_request()
+        try:
+            response = send(session, "GET", current, provider=provider, timeout=timeout,
+                            auth=credentials,
+                            allow_redirects=False, stream=True)
+        except TransientError as exc:
+            raise MediaUnavailable(str(exc), reason="network", url=url, retryable=True) from exc
+        if response.is_redirect:
+            nxt = urljoin(current, response.headers.get("Location", ""))
+            response.close()
+            if urlsplit(nxt).scheme not in ("https", urlsplit(base_url).scheme):
+                raise MediaUnavailable("redirect to a non-HTTPS URL", reason="insecure_redirect",
+                                       url=url)
+            current, credentials = nxt, None
+            continue
+        with response:
+            return _body(response, url, max_bytes, allowed)
+    raise MediaUnavailable("too many redirects", reason="too_many_redirects", url=url)
+
+
+def _body(response: requests.Response, url: str, max_bytes: int,
+          allowed: set[str]) -> tuple[bytes, str]:
+    status = response.status_code
+    if status != 200:
+        raise MediaUnavailable(f"answered HTTP {status}", reason=f"http_{status}", url=url,
+                               retryable=status == 429 or status >= 500)
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if content_type not in allowed:
+        raise MediaUnavailable(f"type {content_type or 'missing'} is not allowed",
+                               reason="content_type", url=url)
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise MediaUnavailable(f"{declared} bytes is over the {max_bytes} byte limit",
+                               reason="too_large", url=url)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_content(chunk_size=64 * 1024):
+            size += len(chunk)
+            if size > max_bytes:
+                raise MediaUnavailable(f"over the {max_bytes} byte limit", reason="too_large",
+                                       url=url)
+            chunks.append(chunk)
+    except requests.RequestException as exc:
+        raise MediaUnavailable(f"download failed: {type(exc).__name__}", reason="network",
+                               url=url, retryable=True) from exc
+    return b"".join(chunks), content_type

@@ -23,7 +23,14 @@ from urllib.parse import urlsplit
 
 import requests
 
-from adapters.http import CallCounter, decode_body, make_session, parse_retry_after, send
+from adapters.http import (
+    CallCounter,
+    decode_body,
+    download,
+    make_session,
+    parse_retry_after,
+    send,
+)
 from connector.errors import (
     ExternalServiceError,
     RateLimited,
@@ -274,6 +281,16 @@ class ZendeskClient:
         users = {u.id: u for u in (_user(raw) for raw in data.get("users") or [])}
         comments = [_comment(raw, users) for raw in data.get("comments") or []]
         return comments, users
+
+    def download_attachment(
+        self, url: str, *, max_bytes: int, allowed_types: Sequence[str]
+    ) -> tuple[bytes, str]:
+        """An attachment's bytes: the API token goes to the account's host only, never to the
+        file host Zendesk redirects to (MediaUnavailable(reason) when it cannot be had)."""
+        return download(self.session, url, provider=self.provider, base_url=self.base_url,
+                        auth=self._auth, max_bytes=max_bytes, allowed_types=allowed_types,
+                        timeout=self.timeout,
+                        on_request=lambda: self.calls.record("download_attachment"))
 
     def upload(self, filename: str, content: bytes, content_type: str) -> str:
         """Upload raw bytes; the token (valid 60 minutes) goes into a comment's ``uploads``."""

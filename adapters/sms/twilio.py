@@ -16,11 +16,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
-from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from adapters.http import CallCounter, decode_body, make_session, parse_retry_after, send
+from adapters.http import (
+    CallCounter,
+    decode_body,
+    download,
+    make_session,
+    parse_retry_after,
+    same_origin,
+    send,
+)
 from connector import signatures
 from connector.errors import (
     ExternalServiceError,
@@ -60,7 +67,6 @@ PROVIDER = "twilio"
 API_VERSION = "2010-04-01"
 OPT_OUT_CODE = 21610
 MAX_MEDIA = 10  # Twilio sends at most 10 media per MMS
-MAX_REDIRECTS = 3
 # Messages newest first; a reconciliation looks back this many pages at most.
 RECONCILE_PAGES = 3
 RECONCILE_PAGE_SIZE = 50
@@ -216,91 +222,15 @@ class TwilioClient:
         credentials, for a bounded number of hops (``requests`` strips auth on a cross-host
         redirect, but silently and only then).
         """
-        if not _same_origin(url, self.base_url):
+        if not same_origin(url, self.base_url):
             raise MediaUnavailable(
                 "media URL is not on the Twilio API host; not fetched",
                 reason="foreign_host",
                 url=url,
             )
-        allowed = {t.strip().lower() for t in allowed_types}
-        current: str = url
-        auth: tuple[str, str] | None = self._auth
-        for _hop in range(MAX_REDIRECTS + 1):
-            response = self._media_get(current, auth)
-            if response.is_redirect:
-                location = response.headers.get("Location", "")
-                response.close()
-                nxt = urljoin(current, location)
-                if urlsplit(nxt).scheme not in ("https", urlsplit(self.base_url).scheme):
-                    raise MediaUnavailable(
-                        "media redirect to a non-HTTPS URL", reason="insecure_redirect", url=url
-                    )
-                current, auth = nxt, None
-                continue
-            with response:
-                return self._media_body(response, url, max_bytes, allowed)
-        raise MediaUnavailable("too many redirects", reason="too_many_redirects", url=url)
-
-    def _media_get(self, url: str, auth: tuple[str, str] | None) -> requests.Response:
-        self.calls.record("fetch_media")
-        try:
-            return send(
-                self.session,
-                "GET",
-                url,
-                provider=PROVIDER,
-                timeout=self.timeout,
-                auth=auth,
-                allow_redirects=False,
-                stream=True,
-            )
-        except TransientError as exc:
-            raise MediaUnavailable(str(exc), reason="network", url=url, retryable=True) from exc
-
-    def _media_body(
-        self, response: requests.Response, url: str, max_bytes: int, allowed: set[str]
-    ) -> tuple[bytes, str]:
-        status = response.status_code
-        if status != 200:
-            raise MediaUnavailable(
-                f"media answered HTTP {status}",
-                reason=f"http_{status}",
-                url=url,
-                retryable=status == 429 or status >= 500,
-            )
-        content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if content_type not in allowed:
-            raise MediaUnavailable(
-                f"media type {content_type or 'missing'} is not allowed",
-                reason="content_type",
-                url=url,
-            )
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > max_bytes:
-            raise MediaUnavailable(
-                f"media is {declared} bytes, over the {max_bytes} limit",
-                reason="too_large",
-                url=url,
-            )
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            for chunk in response.iter_content(chunk_size=64 * 1024):
-                size += len(chunk)
-                if size > max_bytes:
-                    # Content-Length can be absent or wrong: the cap holds while reading.
-                    raise MediaUnavailable(
-                        f"media is over the {max_bytes} byte limit", reason="too_large", url=url
-                    )
-                chunks.append(chunk)
-        except requests.RequestException as exc:
-            raise MediaUnavailable(
-                f"media download failed: {type(exc).__name__}",
-                reason="network",
-                url=url,
-                retryable=True,
-            ) from exc
-        return b"".join(chunks), content_type
+        return download(self.session, url, provider=PROVIDER, base_url=self.base_url,
+                        auth=self._auth, max_bytes=max_bytes, allowed_types=allowed_types,
+                        timeout=self.timeout, on_request=lambda: self.calls.record("fetch_media"))
 
     # ------------------------------------------------------------------ plumbing
 
@@ -383,21 +313,6 @@ def _twilio_date(value: Any) -> datetime | None:
     except (TypeError, ValueError):
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    split = urlsplit(url)
-    scheme = split.scheme.lower()
-    try:
-        port = split.port or {"https": 443, "http": 80}.get(scheme)
-    except ValueError:
-        port = None
-    return scheme, (split.hostname or "").lower(), port
-
-
-def _same_origin(url: str, base_url: str) -> bool:
-    scheme, host, port = _origin(url)
-    return bool(host) and (scheme, host, port) == _origin(base_url)
 
 
 # ---------------------------------------------------------------------- webhooks

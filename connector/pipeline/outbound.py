@@ -41,11 +41,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, delete, func, select
 
-from adapters.http import send
 from connector.config import ChannelSettings, Settings
 from connector.errors import ConfigurationError, MediaUnavailable, PermanentError, TicketClosed
 from connector.model import Comment
@@ -286,34 +285,9 @@ def _download(runtime: Runtime, raw: dict[str, Any], name: str) -> Attachment:
     url = str(raw.get("content_url") or raw.get("mapped_content_url") or "")
     if urlsplit(url).scheme not in ("http", "https"):
         raise MediaUnavailable("no content URL", reason="no_url")
-    helpdesk = runtime.helpdesk
-    base = urlsplit(helpdesk.base_url)
-    for _hop in range(MAX_REDIRECTS + 1):
-        target = urlsplit(url)
-        same_host = (target.scheme, target.netloc) == (base.scheme, base.netloc)
-        # Zendesk redirects attachment downloads to its file host; the API token goes to the
-        # account's own host only (requests drops auth across hosts, but silently).
-        response = send(helpdesk.session, "GET", url, provider="zendesk",
-                        timeout=helpdesk.timeout, allow_redirects=False, stream=True,
-                        auth=helpdesk._auth if same_host else None)
-        with response:
-            if response.is_redirect:
-                url = urljoin(url, response.headers.get("Location", ""))
-                continue
-            if response.status_code != 200:
-                raise MediaUnavailable(f"download answered HTTP {response.status_code}",
-                                       reason=f"http_{response.status_code}",
-                                       retryable=response.status_code >= 500)
-            chunks: list[bytes] = []
-            total = 0
-            for chunk in response.iter_content(64 * 1024):
-                total += len(chunk)
-                if total > tw.media_max_bytes:
-                    raise MediaUnavailable(f"over the {tw.media_max_bytes} byte limit",
-                                           reason="too_large")
-                chunks.append(chunk)
-            return Attachment(name, content_type, b"".join(chunks))
-    raise MediaUnavailable("too many redirects", reason="too_many_redirects")
+    content, content_type = runtime.helpdesk.download_attachment(
+        url, max_bytes=tw.media_max_bytes, allowed_types=tw.media_content_types)
+    return Attachment(name, content_type, content)
 
 
 def _note_media_problems(runtime: Runtime, ticket_id: int, comment_id: int,
