@@ -8,7 +8,8 @@ Against the sandbox with ``--latency-ms`` on every Zendesk and Twilio call, embe
    a new customer, a returning customer's new ticket, a follow-up, a burst of 5 texts in < 1 s.
 2. text → acknowledgement on the handset, p50 / p99, one new customer at a time.
 3. webhook answer latency p50 / p99 at 50 and 200 requests/s against ``sms-connector serve`` in its
-   own process (worker running), signed requests from a paced client in this process.
+   own process (embedded worker running), pre-signed requests from a paced client in a third
+   process (load_client.py; open loop: latency counts from each request's scheduled start).
 
 Writes benchmarks/results/inbound.md. Measures; asserts nothing about time.
 """
@@ -20,16 +21,13 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import requests
 from sqlalchemy import func, select
 
 from connector.sandbox.runner import send_text, start_sandbox
@@ -137,43 +135,30 @@ def calls_and_ack(latency_ms: int, customers: int, tmp: str) -> tuple[dict[str, 
 
 
 def webhook_latency(rate: int, seconds: float, tmp: str) -> tuple[list[float], int]:
+    """Signed webhooks at a fixed rate from a separate client process (load_client.py)."""
+    import json
+    import subprocess
+
     path = Path(tmp) / f"rate{rate}"
     path.mkdir()
     with connector_process(path) as stack:
         url = stack.connector_url + "/webhooks/sms/twilio"
         token = stack.config["twilio"]["auth_token"]
-        session_local = threading.local()
-        latencies: list[float] = []
-        errors = 0
-        lock = threading.Lock()
-
-        def one(n: int) -> None:
-            nonlocal errors
-            session = getattr(session_local, "s", None) or requests.Session()
-            session_local.s = session
+        requests_ = []
+        for n in range(int(rate * seconds)):
             params = {"MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": "AC" + "0" * 32,
                       "From": f"+1646555{n % 50:04d}", "To": SUPPORT_NUMBER,
                       "Body": f"load test text {n}", "NumMedia": "0"}
-            headers = {"X-Twilio-Signature": twilio_signature(token, url, params),
-                       "Content-Type": "application/x-www-form-urlencoded"}
-            started = time.perf_counter()
-            response = session.post(url, data=urlencode(params), headers=headers, timeout=10)
-            elapsed = time.perf_counter() - started
-            with lock:
-                latencies.append(elapsed)
-                if response.status_code != 200:
-                    errors += 1
-
-        total = int(rate * seconds)
-        with ThreadPoolExecutor(max_workers=32) as pool:
-            start = time.perf_counter()
-            for n in range(total):
-                target = start + n / rate
-                delay = target - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-                pool.submit(one, n)
-        return latencies, errors
+            requests_.append({"body": urlencode(params), "headers": {
+                "X-Twilio-Signature": twilio_signature(token, url, params),
+                "Content-Type": "application/x-www-form-urlencoded"}})
+        spec = path / "requests.json"
+        spec.write_text(json.dumps({"url": url, "requests": requests_}))
+        client = Path(__file__).with_name("load_client.py")
+        out = subprocess.run([sys.executable, str(client), str(spec), str(rate)],
+                             capture_output=True, text=True, check=True, timeout=seconds + 120)
+        results = json.loads(out.stdout)
+    return [latency for latency, _ in results], sum(1 for _, status in results if status != 200)
 
 
 def main() -> None:

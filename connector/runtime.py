@@ -7,6 +7,7 @@ web request that enqueues can wake the in-process worker at once instead of wait
 from __future__ import annotations
 
 import threading
+import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,7 @@ from sqlalchemy import Engine, text
 from connector import schema
 from connector.config import Settings
 from connector.queue import Queue
-from connector.store import is_sqlite, make_engine, reading
+from connector.store import checkpoint, is_sqlite, make_engine, reading
 
 if TYPE_CHECKING:
     from adapters.helpdesk.zendesk import ZendeskClient
@@ -37,6 +38,7 @@ class Runtime:
         )
         self.wake = threading.Event()
         self._schema_current = False
+        self._next_purge = 0.0
         self.extras: dict[str, Any] = {}
 
     @property
@@ -101,8 +103,19 @@ class Runtime:
             self.handlers,
             poll_interval=self.settings.queue.poll_interval_seconds,
             wake=self.wake,
+            housekeeping=self.housekeeping,
             **kwargs,
         )
+
+    def housekeeping(self) -> None:
+        """Every few seconds, from a worker: fold SQLite's WAL back into the database (web
+        requests never do: see store._sqlite_setup) and forget finished jobs after a week."""
+        if self.sqlite:
+            checkpoint(self.engine)
+        now = time.time()
+        if now >= self._next_purge:
+            self._next_purge = now + 3600
+            self.queue.purge_done()
 
     def notify(self) -> None:
         """A job was queued in this process: wake the embedded worker."""

@@ -46,6 +46,8 @@ class Worker:
         poll_interval: float = 0.25,
         wake: threading.Event | None = None,
         on_dead: Callable[[Job, str], None] | None = None,
+        housekeeping: Callable[[], None] | None = None,
+        housekeeping_every: float = 5.0,
     ) -> None:
         self.queue = queue
         self.handlers = dict(handlers)
@@ -53,6 +55,9 @@ class Worker:
         self.poll_interval = poll_interval
         self.wake = wake or threading.Event()
         self.on_dead = on_dead
+        self.housekeeping = housekeeping
+        self.housekeeping_every = housekeeping_every
+        self._next_housekeeping = time.monotonic() + housekeeping_every
         self._stop = threading.Event()
 
     def stop(self) -> None:
@@ -71,6 +76,12 @@ class Worker:
             except Exception:  # the database went away: keep the loop alive, try again
                 log.exception("worker loop error")
                 worked = False
+            if self.housekeeping is not None and time.monotonic() >= self._next_housekeeping:
+                self._next_housekeeping = time.monotonic() + self.housekeeping_every
+                try:
+                    self.housekeeping()
+                except Exception:
+                    log.exception("housekeeping failed")
             if not worked:
                 self.wake.wait(self.poll_interval)
                 self.wake.clear()

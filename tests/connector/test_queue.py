@@ -222,3 +222,29 @@ def test_insert_ignore_tells_new_rows_from_duplicates(engine, clock):
     with engine.begin() as conn:
         assert insert_ignore(conn, messages, row) is True
         assert insert_ignore(conn, messages, row) is False
+
+
+def test_writers_of_several_processes_share_one_file(tmp_path):
+    """serve + worker (or several gunicorn workers) write to one SQLite file: none is refused."""
+    import subprocess
+    import sys
+
+    from connector import schema
+    from connector.store import make_engine
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    script = (
+        "import sys\n"
+        "from connector.queue import Queue\n"
+        "from connector.store import make_engine\n"
+        "q = Queue(make_engine(sys.argv[1]))\n"
+        "for i in range(200):\n"
+        "    q.enqueue('w', {'i': i}, conversation_key=sys.argv[2])\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, url, f"p{n}"]) for n in range(3)]
+    assert [p.wait(120) for p in procs] == [0, 0, 0]
+    assert Queue(engine).counts() == {"ready": 600}
+    assert (tmp_path / "shared.db-writelock").exists()
+    engine.dispose()
