@@ -134,14 +134,15 @@ def calls_and_ack(latency_ms: int, customers: int, tmp: str) -> tuple[dict[str, 
         sandbox.stop()
 
 
-def webhook_latency(rate: int, seconds: float, tmp: str) -> tuple[list[float], int]:
+def webhook_latency(rate: int, seconds: float, tmp: str,
+                    separate_worker: bool = False) -> tuple[list[float], int]:
     """Signed webhooks at a fixed rate from a separate client process (load_client.py)."""
     import json
     import subprocess
 
-    path = Path(tmp) / f"rate{rate}"
+    path = Path(tmp) / f"rate{rate}{'-separate' if separate_worker else ''}"
     path.mkdir()
-    with connector_process(path) as stack:
+    with connector_process(path, separate_worker=separate_worker) as stack:
         url = stack.connector_url + "/webhooks/sms/twilio"
         token = stack.config["twilio"]["auth_token"]
         requests_ = []
@@ -169,7 +170,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         figures, acks = calls_and_ack(args.latency_ms, args.customers, tmp)
-        loads = {rate: webhook_latency(rate, args.seconds, tmp) for rate in (50, 200)}
+        loads = {(rate, sep): webhook_latency(rate, args.seconds, tmp, sep)
+                 for sep in (False, True) for rate in (50, 200)}
     ms = [a * 1000 for a in acks]
     lines = [
         f"Inbound benchmark (`.venv/bin/python benchmarks/bench_inbound.py --latency-ms "
@@ -192,9 +194,10 @@ def main() -> None:
         f"| text → acknowledgement on the handset | {pct(ms, 0.5):.0f} | {pct(ms, 0.99):.0f} "
         f"| {len(ms)} |",
     ]
-    for rate, (lat, errors) in loads.items():
+    for (rate, sep), (lat, errors) in loads.items():
         values = [x * 1000 for x in lat]
-        lines.append(f"| webhook answer at {rate} req/s ({errors} non-200) | "
+        where = "`serve --no-worker` + `worker`" if sep else "`serve`, embedded worker"
+        lines.append(f"| webhook answer at {rate} req/s, {where} ({errors} non-200) | "
                      f"{pct(values, 0.5):.1f} | {pct(values, 0.99):.1f} | {len(values)} |")
     table = "\n".join(lines)
     print(table)
