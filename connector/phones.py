@@ -8,6 +8,7 @@ ranges, and a customer must never be refused because our copy of the metadata is
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -26,8 +27,12 @@ _PHONE_CHARS = re.compile(r"[0-9+()./\-\s]+")
 _MAX_INPUT = 64
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_phone(raw: str, default_region: str | None = None) -> str:
     """``raw`` as E.164 (``+12025550142``); ``default_region`` (``"US"``) reads national formats.
+
+    Cached: every webhook normalizes its From and To, and the same few numbers recur (parsing
+    is the costliest step of answering a webhook after the database).
 
     Raises ValueError for anything that cannot be a phone number: empty, letters-only, a national
     number without a region, the wrong length for its country, or a local-only number that lacks
