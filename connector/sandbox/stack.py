@@ -166,14 +166,21 @@ def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.1) -> An
 def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
                     twilio_opt_out_handling: bool = True,
                     extra: dict[str, Any] | None = None,
-                    separate_worker: bool = False) -> Iterator[Stack]:
+                    separate_worker: bool = False,
+                    database_url: str | None = None) -> Iterator[Stack]:
     """``sms-connector serve`` in a process of its own; with ``separate_worker``, ``serve
     --no-worker`` plus ``sms-connector worker`` (two processes on the same SQLite file)."""
     port = free_port()
     connector_url = f"http://127.0.0.1:{port}"
     sandbox = start_sandbox(zendesk_port=0, twilio_port=0, connector_url=connector_url,
                             twilio_opt_out_handling=twilio_opt_out_handling)
-    db_url = f"sqlite:///{tmp_path / 'connector.db'}"
+    db_url = database_url or f"sqlite:///{tmp_path / 'connector.db'}"
+    if database_url:  # PostgreSQL: migrated by the operator (`db upgrade`), as in production
+        from connector import schema
+
+        migrate = make_engine(database_url)
+        schema.upgrade(migrate)
+        migrate.dispose()
     config = sandbox_config(sandbox, connector_url=connector_url, database_url=db_url,
                             opt_out_handling=opt_out_handling, extra=extra)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMS_CONNECTOR_")}
