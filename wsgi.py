@@ -1,5 +1,5 @@
 """WSGI entry point: ``gunicorn wsgi:app`` (settings from SMS_CONNECTOR_CONFIG / environment)."""
 
-from connector.web import create_app
+from connector.server import wsgi_app
 
-app = create_app()
+app = wsgi_app()

@@ -38,6 +38,29 @@ class EmbeddedWorker:
         self.thread.join(timeout)
 
 
+def wsgi_app() -> Flask:
+    """The app for an outside WSGI server (``gunicorn wsgi:app``), set up as ``serve`` sets it up.
+
+    Settings come from ``SMS_CONNECTOR_CONFIG`` and the environment; SQLite is migrated here;
+    the queue worker runs in this process unless ``server.embedded_worker = false``. Each gunicorn
+    worker process imports this module after the fork, so each gets its own worker thread; with
+    ``--preload`` threads would not survive the fork: set ``embedded_worker = false`` and run
+    ``sms-connector worker`` instead.
+    """
+    from connector.config import load_settings
+    from connector.logs import configure_logging
+    from connector.web import create_app
+
+    settings = load_settings()
+    configure_logging(settings.server.log_level)
+    runtime = Runtime(settings)
+    runtime.prepare_schema()
+    app = create_app(runtime=runtime)
+    if settings.server.embedded_worker:
+        app.extensions["sms_connector_worker"] = EmbeddedWorker(runtime).start()
+    return app
+
+
 def run_gunicorn(app: Flask, runtime: Runtime, *, host: str, port: int, embedded_worker: bool,
                  threads: int = 8) -> None:
     from gunicorn.app.base import BaseApplication

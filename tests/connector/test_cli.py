@@ -87,3 +87,37 @@ def test_worker_stops_on_sigterm(tmp_path):
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err.decode()
     assert "worker stopped" in err.decode()
+
+
+@pytest.mark.slow
+def test_gunicorn_wsgi_app_on_fresh_sqlite_is_ready_and_works_the_queue(tmp_path):
+    port = free_port()
+    db = tmp_path / "wsgi.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMS_CONNECTOR_")}
+    env.update({"SMS_CONNECTOR_CONFIG": str(REPO / "config.example.toml"),
+                "SMS_CONNECTOR_DATABASE__URL": f"sqlite:///{db}"})
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    proc = subprocess.Popen([str(gunicorn), "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 30
+        status = None
+        while time.time() < deadline:
+            try:
+                status = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        assert status == 200
+        from connector.queue import Queue
+        from connector.store import make_engine
+
+        engine = make_engine(f"sqlite:///{db}")
+        Queue(engine).enqueue("unknown-kind-stays-ready", {})
+        assert Queue(engine).counts() == {"ready": 1}  # no handler claims an unknown kind
+        engine.dispose()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert b"worker started" in err
