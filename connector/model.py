@@ -11,6 +11,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+
+def iso_epoch(stamp: str | None) -> float | None:
+    """A helpdesk's ISO 8601 timestamp (``2026-11-27T18:00:00Z``) as UNIX seconds; None if absent
+    or unreadable."""
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 # Delivery statuses, in the order they may move (never backwards; see status.py).
 STATUS_UNKNOWN = "unknown"
 STATUS_ACCEPTED = "accepted"

@@ -31,14 +31,13 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select, update
 
 from connector.compliance import from_twilio_opt_out_type, keyword_of
 from connector.errors import MediaUnavailable, PermanentError, StaleUpdate, TicketClosed
-from connector.model import KEYWORD_HELP, KEYWORD_START, KEYWORD_STOP, Triage
+from connector.model import KEYWORD_HELP, KEYWORD_START, KEYWORD_STOP, Ticket, Triage, iso_epoch
 from connector.optouts import clear_opt_out, is_opted_out, record_opt_out
 from connector.outbox import queue_sms
 from connector.phones import mask_phone
@@ -103,17 +102,15 @@ def compose(texts: Sequence[str], notes: Sequence[str] = ()) -> str:
     return "\n\n".join(paragraphs) or "(empty text)"
 
 
+def _ticket_state(ticket: Ticket) -> dict[str, Any]:
+    """What the conversation remembers of its ticket after a helpdesk answer."""
+    solved = ticket.status == "solved"
+    return {"ticket_status": ticket.status, "ticket_updated_stamp": ticket.updated_at,
+            "solved_at": iso_epoch(ticket.updated_at) if solved else None}
+
+
 def _same_text(a: str, b: str) -> bool:
     return " ".join(a.split()) == " ".join(b.split())
-
-
-def _epoch(stamp: str | None) -> float | None:
-    if not stamp:
-        return None
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 class InboundRun:
@@ -374,9 +371,7 @@ class InboundRun:
             # Someone (an agent) changed the ticket since we last saw it: nothing was written.
             fresh = self.helpdesk.get_ticket(inflight["ticket_id"])
             with self.engine.begin() as conn:
-                self._save(conn, inflight=None, ticket_status=fresh.status,
-                           ticket_updated_stamp=fresh.updated_at,
-                           solved_at=_epoch(fresh.updated_at) if fresh.status == "solved" else None)
+                self._save(conn, inflight=None, **_ticket_state(fresh))
             return False
         except TicketClosed:
             with self.engine.begin() as conn:
@@ -384,16 +379,13 @@ class InboundRun:
             return False
         with self.engine.begin() as conn:
             self._delivered(conn, inflight["message_ids"], inflight["ticket_id"])
-            self._save(conn, inflight=None, ticket_status=ticket.status,
-                       ticket_updated_stamp=ticket.updated_at,
-                       solved_at=_epoch(ticket.updated_at) if ticket.status == "solved" else None)
+            self._save(conn, inflight=None, **_ticket_state(ticket))
         if ticket.status == "solved" and inflight["status"] is None:
             # Solved within the same second as our last write, so safe_update could not tell
             # (stamps are whole seconds): it was solved just now, well inside reopen_within.
             ticket = self.helpdesk.update_ticket(inflight["ticket_id"], status="open")
             with self.engine.begin() as conn:
-                self._save(conn, ticket_status=ticket.status,
-                           ticket_updated_stamp=ticket.updated_at, solved_at=None)
+                self._save(conn, **_ticket_state(ticket))
         log.info("texts added to ticket", extra={"conversation": self.conversation_id,
                                                  "ticket_id": inflight["ticket_id"],
                                                  "texts": len(inflight["message_ids"])})

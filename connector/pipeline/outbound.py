@@ -38,7 +38,6 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -47,7 +46,7 @@ from sqlalchemy import Connection, delete, func, select
 
 from connector.config import ChannelSettings, Settings
 from connector.errors import ConfigurationError, MediaUnavailable, PermanentError, TicketClosed
-from connector.model import Comment
+from connector.model import Comment, iso_epoch
 from connector.optouts import is_opted_out
 from connector.outbox import queue_sms
 from connector.pipeline.notes import PREFIX as NOTE_PREFIX
@@ -137,15 +136,6 @@ class Attachment:
     content: bytes
 
 
-def _epoch(stamp: str | None) -> float | None:
-    if not stamp:
-        return None
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 def find_conversation(runtime: Runtime, ticket_id: int) -> Conversation | None:
     """The conversation of ``ticket_id``: its current ticket, else an older one of its texts."""
     settings = runtime.settings
@@ -219,7 +209,7 @@ def pick_replies(runtime: Runtime, comments: list[Comment], cutoff: float) -> li
     for comment in reversed(comments):  # the list is newest first
         if not comment.public or comment.author_role not in SENDER_ROLES:
             continue
-        created = _epoch(comment.created_at)
+        created = iso_epoch(comment.created_at)
         if created is None or created < cutoff - CLOCK_SKEW:
             continue
         if comment.via_channel == "api":
