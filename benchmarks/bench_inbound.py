@@ -28,6 +28,7 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_stats import pct
 from sqlalchemy import func, select
 
 from connector.sandbox.runner import send_text, start_sandbox
@@ -37,14 +38,10 @@ from connector.sandbox.stack import (
     free_port,
     sandbox_config,
     start_connector,
+    wait_for,
 )
 from connector.signatures import twilio_signature
 from connector.store import jobs, reading
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def idle(runtime) -> bool:  # type: ignore[no-untyped-def]
@@ -53,14 +50,8 @@ def idle(runtime) -> bool:  # type: ignore[no-untyped-def]
                             .where(jobs.c.status.in_(("ready", "running")))).scalar_one() == 0
 
 
-def wait(predicate, timeout: float = 60.0, interval: float = 0.005):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError("condition not met")
+def wait(predicate):  # type: ignore[no-untyped-def]
+    return wait_for(predicate, timeout=60.0, interval=0.005)
 
 
 def calls_and_ack(latency_ms: int, customers: int, tmp: str) -> tuple[dict[str, float], list[float]]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_stats import pct
 from sqlalchemy import text
 
 from connector import schema
@@ -27,9 +28,8 @@ from connector.queue import Queue, enqueue
 from connector.store import make_engine
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+def ms(values: list[float], q: float) -> float:
+    return pct(values, q) * 1000
 
 
 def run(url: str, jobs: int, workers: int) -> dict[str, float]:
@@ -68,11 +68,11 @@ def run(url: str, jobs: int, workers: int) -> dict[str, float]:
     engine.dispose()
     return {
         "enqueue_per_s": jobs / enqueue_s,
-        "enqueue_p50": pct(enq, 0.5),
-        "enqueue_p99": pct(enq, 0.99),
+        "enqueue_p50": ms(enq, 0.5),
+        "enqueue_p99": ms(enq, 0.99),
         "claim_ack_per_s": len(claim_ack) / drain_s,
-        "claim_ack_p50": pct(claim_ack, 0.5),
-        "claim_ack_p99": pct(claim_ack, 0.99),
+        "claim_ack_p50": ms(claim_ack, 0.5),
+        "claim_ack_p99": ms(claim_ack, 0.99),
         "done": len(claim_ack),
     }
 

@@ -32,11 +32,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import requests
+from bench_stats import pct
 from sqlalchemy import func, select
 
 from connector.policy_sync import apply
 from connector.sandbox.runner import send_text, start_sandbox
-from connector.sandbox.stack import SUPPORT_NUMBER, free_port, sandbox_config, start_connector
+from connector.sandbox.stack import (
+    SUPPORT_NUMBER,
+    free_port,
+    sandbox_config,
+    start_connector,
+    wait_for,
+)
 from connector.store import jobs, reading
 
 HERE = Path(__file__).resolve().parent
@@ -44,19 +51,8 @@ RESULTS = HERE / "results" / "reply_latency.md"
 CORPUS = HERE / "agent_replies" / "replies.toml"
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def wait(predicate, timeout: float = 30.0, interval: float = 0.002):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError("condition not met")
+def wait(predicate):  # type: ignore[no-untyped-def]
+    return wait_for(predicate, timeout=30.0, interval=0.002)
 
 
 def corpus() -> list[dict[str, str]]:

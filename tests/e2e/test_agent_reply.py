@@ -20,7 +20,7 @@ from connector.sandbox.stack import SUPPORT_NUMBER, ZENDESK_EMAIL, ZENDESK_TOKEN
 from connector.signatures import twilio_signature, zendesk_signature, zendesk_timestamp
 from connector.store import jobs, outbound, reading
 
-from .connector_process import Stack, clean_postgres, connector_stack, wait_for
+from .connector_process import Stack, connector_stack, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -29,13 +29,9 @@ UNREACHABLE = "+12025553003"  # the sandbox Twilio answers "undelivered 30003" f
 NOTE_PREFIX = "[SMS connector]"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def stack(request, tmp_path):
-    """On the embedded SQLite file, and again on PostgreSQL (scale-out)."""
-    database_url = None
-    if request.param == "postgresql":
-        database_url = clean_postgres(request.getfixturevalue("pg_schema_url"))
-    with connector_stack(tmp_path, database_url=database_url) as running:
+@pytest.fixture
+def stack(tmp_path, stack_database):
+    with connector_stack(tmp_path, database_url=stack_database) as running:
         assert policy(running, "apply").exit_code == 0
         yield running
 

@@ -15,7 +15,7 @@ from connector.sandbox.stack import SUPPORT_NUMBER
 from connector.signatures import twilio_signature
 from connector.store import jobs, messages, reading
 
-from .connector_process import Stack, clean_postgres, connector_stack, wait_for
+from .connector_process import Stack, connector_stack, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -23,13 +23,9 @@ ALICE = "+12025550142"
 BOB = "+12025550143"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def stack(request, tmp_path):
-    """The connector on its embedded SQLite file, and again on PostgreSQL (scale-out)."""
-    database_url = None
-    if request.param == "postgresql":
-        database_url = clean_postgres(request.getfixturevalue("pg_schema_url"))
-    with connector_stack(tmp_path, database_url=database_url) as running:
+@pytest.fixture
+def stack(tmp_path, stack_database):
+    with connector_stack(tmp_path, database_url=stack_database) as running:
         yield running
 
 
