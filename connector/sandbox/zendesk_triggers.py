@@ -204,30 +204,13 @@ class Rules:
     def create_category(self, payload: Any) -> dict[str, Any]:
         data = payload.get("trigger_category") if isinstance(payload, dict) else None
         if not isinstance(data, dict):
-            raise webhook_error(
-                400,
-                "InvalidTriggerCategory",
-                "Invalid trigger category",
-                "trigger_category is required",
-            )
+            raise _category_error("trigger_category is required")
         name = data.get("name")
         if not isinstance(name, str) or not name.strip():
-            raise webhook_error(
-                400,
-                "InvalidTriggerCategory",
-                "Invalid trigger category",
-                "name is required",
-                "/trigger_category/name",
-            )
+            raise _category_error("name is required", "/trigger_category/name")
         position = data.get("position", len(self.categories))
         if isinstance(position, bool) or not isinstance(position, int):
-            raise webhook_error(
-                400,
-                "InvalidTriggerCategory",
-                "Invalid trigger category",
-                "position must be an integer",
-                "/trigger_category/position",
-            )
+            raise _category_error("position must be an integer", "/trigger_category/position")
         now = iso(self.store.now())
         category: dict[str, Any] = {
             "id": str(next(self._category_ids)),
@@ -250,31 +233,14 @@ class Rules:
         category = self.category(category_id)
         data = payload.get("trigger_category") if isinstance(payload, dict) else None
         if not isinstance(data, dict):
-            raise webhook_error(
-                400,
-                "InvalidTriggerCategory",
-                "Invalid trigger category",
-                "trigger_category is required",
-            )
+            raise _category_error("trigger_category is required")
         if "name" in data:
             if not isinstance(data["name"], str) or not data["name"].strip():
-                raise webhook_error(
-                    400,
-                    "InvalidTriggerCategory",
-                    "Invalid trigger category",
-                    "name is invalid",
-                    "/trigger_category/name",
-                )
+                raise _category_error("name is invalid", "/trigger_category/name")
             category["name"] = data["name"]
         if "position" in data:
             if isinstance(data["position"], bool) or not isinstance(data["position"], int):
-                raise webhook_error(
-                    400,
-                    "InvalidTriggerCategory",
-                    "Invalid trigger category",
-                    "position must be an integer",
-                    "/trigger_category/position",
-                )
+                raise _category_error("position must be an integer", "/trigger_category/position")
             category["position"] = data["position"]
         category["updated_at"] = iso(self.store.now())
         return category
@@ -738,3 +704,8 @@ __all__ = [
     "record_invalid",
     "render_placeholders",
 ]
+
+
+def _category_error(detail: str, pointer: str | None = None) -> ZendeskError:
+    """Zendesk's 400 for a trigger category it cannot accept."""
+    return webhook_error(400, "InvalidTriggerCategory", "Invalid trigger category", detail, pointer)
