@@ -43,7 +43,7 @@ def check_config(ctx: click.Context, config_path: str | None) -> None:
 @click.pass_context
 def serve(ctx: click.Context, config_path: str | None, host: str | None, port: int | None,
           no_worker: bool) -> None:
-    """Serve the webhooks and admin API (and, by default, work the queue)."""
+    """Serve the webhooks and health endpoints (and, by default, work the queue)."""
     from connector.server import run_gunicorn
     from connector.web import create_app
 
@@ -142,21 +142,12 @@ def dead_letters_retry(ctx: click.Context, config_path: str | None, ids: tuple[i
 
 
 def _register_extensions() -> None:
-    """Subcommands of the flows (sandbox, demo, policy …), registered explicitly."""
-    import importlib
+    """Subcommands of the flows, one module each, listed here (no scanning). Imported late:
+    those modules import cli_common, and some of them the sandbox or the pipeline."""
+    from connector import cli_demo, cli_policy, cli_sandbox
 
-    for module_name, attr in (
-        ("connector.cli_sandbox", "commands"),
-        ("connector.cli_policy", "commands"),
-        ("connector.cli_demo", "commands"),
-    ):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        for command in getattr(module, attr):
+    for module in (cli_sandbox, cli_policy, cli_demo):
+        for command in module.commands:
             cli.add_command(command)
 
 
