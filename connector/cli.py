@@ -39,26 +39,28 @@ def check_config(ctx: click.Context, config_path: str | None) -> None:
 @config_option
 @click.option("--host", default=None, help="Interface to bind (default: server.host, 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default: server.port, 8080).")
-@click.option("--no-worker", is_flag=True, help="Do not run the queue worker in this process.")
+@click.option("--no-worker", is_flag=True,
+              help="Do not run the queue worker (run `sms-connector worker` elsewhere).")
 @click.pass_context
 def serve(ctx: click.Context, config_path: str | None, host: str | None, port: int | None,
           no_worker: bool) -> None:
     """Serve the webhooks and health endpoints (and, by default, work the queue)."""
+    from functools import partial
+
     from connector.server import run_gunicorn
+    from connector.supervisor import supervise
     from connector.web import create_app
 
     settings = _settings(ctx, config_path)
     runtime = _runtime(settings)
     runtime.prepare_schema()
     app = create_app(runtime=runtime)
-    run_gunicorn(
-        app,
-        runtime,
-        host=host or settings.server.host,
-        port=port or settings.server.port,
-        embedded_worker=settings.server.embedded_worker and not no_worker,
-        threads=settings.server.threads,
-    )
+    web = partial(run_gunicorn, app, host=host or settings.server.host,
+                  port=port or settings.server.port, threads=settings.server.threads)
+    if no_worker or not settings.server.embedded_worker:
+        web()
+    else:
+        sys.exit(supervise(runtime, web, worker_niceness=settings.server.worker_niceness))
 
 
 @cli.command()

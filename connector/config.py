@@ -94,6 +94,7 @@ class ServerSettings:
     media_url_ttl: float = 3600.0
     log_level: str = "INFO"
     threads: int = 8
+    worker_niceness: int = 10
 
 
 @dataclass(frozen=True)
@@ -268,6 +269,7 @@ class ServerSchema(_Section):
     media_url_ttl = Duration()
     log_level = mf.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
     threads = mf.Integer(validate=validate.Range(1, 256))
+    worker_niceness = mf.Integer(validate=validate.Range(0, 19))
 
 
 class DatabaseSchema(_Section):

@@ -17,6 +17,7 @@ from connector import schema
 from connector.config import Settings
 from connector.queue import Queue
 from connector.store import checkpoint, is_sqlite, make_engine, reading
+from connector.wakeup import Wake
 
 if TYPE_CHECKING:
     from adapters.helpdesk.zendesk import ZendeskClient
@@ -36,7 +37,8 @@ class Runtime:
             backoff_base=settings.queue.backoff_base_seconds,
             backoff_max=settings.queue.backoff_max_seconds,
         )
-        self.wake = threading.Event()
+        # A thread's Event; connector/supervisor.py swaps in a PipeWake before it forks.
+        self.wake: Wake = threading.Event()
         self._schema_current = False
         self._next_purge = 0.0
         self.extras: dict[str, Any] = {}
@@ -118,7 +120,7 @@ class Runtime:
             self.queue.purge_done()
 
     def notify(self) -> None:
-        """A job was queued in this process: wake the embedded worker."""
+        """A job was queued: wake the worker (a thread here, or serve's worker process)."""
         self.wake.set()
 
     def close(self) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import weakref
 
 try:  # POSIX; elsewhere processes sharing a file fall back to SQLite's busy handler alone
     import fcntl
@@ -263,11 +264,28 @@ class _WriteGate:
     """
 
     def __init__(self, path: str | None) -> None:
+        self._path = path + "-writelock" if path and fcntl is not None else None
+        self._open()
+        _GATES.add(self)
+
+    def _open(self) -> None:
         self._lock = threading.RLock()
         self._depth = 0
         self._fd: int | None = None
-        if path and fcntl is not None:
-            self._fd = os.open(path + "-writelock", os.O_RDWR | os.O_CREAT, 0o600)
+        if self._path is not None:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    def _after_fork(self) -> None:
+        # An flock belongs to the open file description, which a fork shares: two processes
+        # locking the inherited descriptor would not exclude each other
+        # (https://man7.org/linux/man-pages/man2/flock.2.html). A child opens its own.
+        if self._fd is not None:
+            os.close(self._fd)
+        self._open()
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", None) is not None:
+            os.close(self._fd)  # type: ignore[arg-type]
 
     def acquire(self) -> None:
         self._lock.acquire()
@@ -280,6 +298,18 @@ class _WriteGate:
         if self._depth == 0 and self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._lock.release()
+
+
+_GATES: weakref.WeakSet[_WriteGate] = weakref.WeakSet()
+
+
+def _reopen_gates_after_fork() -> None:
+    for gate in list(_GATES):
+        gate._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reopen_gates_after_fork)
 
 
 def _sqlite_setup(engine: Engine) -> None:

@@ -23,6 +23,7 @@ from connector.errors import (
     RetryableError,
 )
 from connector.queue import DEAD, Job, Queue
+from connector.wakeup import Wake
 
 log = logging.getLogger("sms_connector.worker")
 Handler = Callable[[Job], None]
@@ -44,7 +45,7 @@ class Worker:
         *,
         worker_id: str | None = None,
         poll_interval: float = 0.25,
-        wake: threading.Event | None = None,
+        wake: Wake | None = None,
         on_dead: Callable[[Job, str], None] | None = None,
         housekeeping: Callable[[], None] | None = None,
         housekeeping_every: float = 5.0,
@@ -53,7 +54,7 @@ class Worker:
         self.handlers = dict(handlers)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.poll_interval = poll_interval
-        self.wake = wake or threading.Event()
+        self.wake: Wake = wake or threading.Event()
         self.on_dead = on_dead
         self.housekeeping = housekeeping
         self.housekeeping_every = housekeeping_every

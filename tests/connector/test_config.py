@@ -68,6 +68,8 @@ def test_defaults_without_file():
          "not a Twilio Account SID"),
         ("[zendesk]\nsubdomain = 'acme'\n[database]\nurl = 'mysql://x'\n", "database.url",
          "sqlite"),
+        ("[zendesk]\nsubdomain = 'acme'\n[server]\nworker_niceness = 20\n",
+         "server.worker_niceness", "less than or equal to 19"),
     ],
 )
 def test_invalid_config_names_the_key(tmp_path, text, key, message):
