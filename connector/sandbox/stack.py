@@ -162,18 +162,36 @@ def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.1) -> An
     raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
 
 
+LAYOUTS = ("serve", "serve+worker", "wsgi-thread")
+
+
 @contextmanager
 def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
-                    twilio_opt_out_handling: bool = True,
-                    extra: dict[str, Any] | None = None,
-                    separate_worker: bool = False,
-                    database_url: str | None = None) -> Iterator[Stack]:
-    """``sms-connector serve`` in a process of its own; with ``separate_worker``, ``serve
-    --no-worker`` plus ``sms-connector worker`` (two processes on the same SQLite file)."""
+                      twilio_opt_out_handling: bool = True,
+                      extra: dict[str, Any] | None = None,
+                      separate_worker: bool = False,
+                      database_url: str | None = None,
+                      latency_ms: int = 0,
+                      layout: str = "serve") -> Iterator[Stack]:
+    """The connector in processes of its own, as an admin runs it (``layout``):
+
+    - ``serve``: ``sms-connector serve`` (gunicorn plus its queue worker process);
+    - ``serve+worker`` (or ``separate_worker``): ``serve --no-worker`` plus ``sms-connector
+      worker``, two commands on the same store;
+    - ``wsgi-thread``: an outside gunicorn on ``connector.server:wsgi_app()``, whose queue worker
+      is a thread of the web process.
+
+    ``latency_ms`` is added to every sandbox Zendesk / Twilio call.
+    """
+    if separate_worker:
+        layout = "serve+worker"
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout: one of {LAYOUTS}")
     port = free_port()
     connector_url = f"http://127.0.0.1:{port}"
     sandbox = start_sandbox(zendesk_port=0, twilio_port=0, connector_url=connector_url,
-                            twilio_opt_out_handling=twilio_opt_out_handling)
+                            twilio_opt_out_handling=twilio_opt_out_handling,
+                            latency_ms=latency_ms)
     db_url = database_url or f"sqlite:///{tmp_path / 'connector.db'}"
     if database_url:  # PostgreSQL: migrated by the operator (`db upgrade`), as in production
         from connector import schema
@@ -186,12 +204,18 @@ def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMS_CONNECTOR_")}
     env.update(environment(config))
     log_path = tmp_path / "connector.log"
-    serve = [sys.executable, "-m", "connector", "serve", "--port", str(port)]
+    if layout == "wsgi-thread":
+        web = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+               "--worker-class", "gthread", "--threads", str(config.get("server", {}).get(
+                   "threads", 8)), "connector.server:wsgi_app()"]
+    else:
+        web = [sys.executable, "-m", "connector", "serve", "--port", str(port)]
+        if layout == "serve+worker":
+            web.append("--no-worker")
     worker: subprocess.Popen[bytes] | None = None
     with log_path.open("wb") as log:
-        process = subprocess.Popen(serve + (["--no-worker"] if separate_worker else []),
-                                   env=env, stdout=log, stderr=subprocess.STDOUT)
-        if separate_worker:
+        process = subprocess.Popen(web, env=env, stdout=log, stderr=subprocess.STDOUT)
+        if layout == "serve+worker":
             worker = subprocess.Popen([sys.executable, "-m", "connector", "worker"],
                                       env=env, stdout=log, stderr=subprocess.STDOUT)
     engine = make_engine(db_url)
@@ -202,7 +226,7 @@ def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
                 raise AssertionError("connector exited:\n" + stack.logs()[-3000:])
             try:
                 return requests.get(connector_url + "/readyz", timeout=1).status_code == 200
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening / still loading
                 return False
 
         wait_for(ready, timeout=30)
