@@ -42,7 +42,7 @@ from connector.optouts import clear_opt_out, is_opted_out, record_opt_out
 from connector.outbox import queue_sms
 from connector.phones import mask_phone
 from connector.queue import Job, enqueue
-from connector.store import conversations, helpdesk_users, insert_ignore, messages
+from connector.store import conversations, helpdesk_users, insert_ignore, messages, reading
 from connector.triage import triage
 
 if TYPE_CHECKING:
@@ -147,34 +147,40 @@ class InboundRun:
 
     def run(self) -> None:
         for _ in range(MAX_ROUNDS):
-            with self.engine.begin() as conn:
+            # Reads take no write lock: on SQLite a webhook never waits for this look.
+            with reading(self.engine) as conn:
                 conv = self._conversation(conn)
+                pending = [] if conv["inflight"] else self._pending(conn)
             if conv["inflight"]:
                 # Settle the earlier attempt first, then look again at what is still pending.
                 self._finish_inflight(conv, conv["inflight"])
                 continue
-            with self.engine.begin() as conn:
-                pending = self._pending(conn)
-                if not pending:
-                    return
-                self._keywords(conn, conv, pending)
-                conv = self._conversation(conn)
+            if not pending:
+                return
+            keywords = {m["id"]: k for m in pending if not m["keyword"]
+                        and (k := self._keyword(m)) is not None}
+            if keywords:
+                with self.engine.begin() as conn:
+                    self._keywords(conn, conv, pending, keywords)
+                    conv = self._conversation(conn)
             if not self._deliver(conv, pending):
                 continue
             return
         raise PermanentError("the ticket kept changing under the connector (409/422 loop)")
 
+    @staticmethod
+    def _keyword(message: dict[str, Any]) -> str | None:
+        return (from_twilio_opt_out_type((message["raw"] or {}).get("OptOutType"))
+                or keyword_of(message["body"]))
+
     def _keywords(self, conn: Connection, conv: dict[str, Any],
-                  pending: list[dict[str, Any]]) -> None:
+                  pending: list[dict[str, Any]], keywords: dict[int, str]) -> None:
         """Record STOP / START first, and (connector mode) queue the one confirmation / HELP."""
         phone, channel_key = conv["customer_phone"], conv["channel_key"]
         connector_mode = self.settings.twilio.opt_out_handling == "connector"
         channel = self._channel(channel_key)
         for message in pending:
-            if message["keyword"]:
-                continue
-            keyword = (from_twilio_opt_out_type((message["raw"] or {}).get("OptOutType"))
-                       or keyword_of(message["body"]))
+            keyword = keywords.get(message["id"])
             if keyword is None:
                 continue
             conn.execute(update(messages).where(messages.c.id == message["id"])
