@@ -28,6 +28,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -137,7 +138,8 @@ LAYOUT_NAMES = {
 
 
 def webhook_latency(rate: int, seconds: float, warmup: float, tmp: str, layout: str,
-                    latency_ms: int, run: int) -> tuple[list[float], int]:
+                    latency_ms: int, run: int,
+                    extra: dict[str, Any] | None = None) -> tuple[list[float], int]:
     """Signed webhooks at a fixed rate from a separate client process (load_client.py); the
     first ``warmup`` seconds of requests (cold threads, connections, statement cache) are sent
     but not counted."""
@@ -146,7 +148,7 @@ def webhook_latency(rate: int, seconds: float, warmup: float, tmp: str, layout: 
 
     path = Path(tmp) / f"{layout}-{rate}-{run}"
     path.mkdir()
-    with connector_process(path, layout=layout, latency_ms=latency_ms) as stack:
+    with connector_process(path, layout=layout, latency_ms=latency_ms, extra=extra) as stack:
         url = stack.connector_url + "/webhooks/sms/twilio"
         token = stack.config["twilio"]["auth_token"]
         requests_ = []
@@ -176,8 +178,13 @@ def main() -> None:
     parser.add_argument("--warmup-seconds", type=float, default=1.0)
     parser.add_argument("--runs", type=int, default=3, help="webhook runs per layout and rate")
     parser.add_argument("--layouts", default=",".join(LAYOUT_NAMES))
+    parser.add_argument("--worker-niceness", type=int, default=None,
+                        help="server.worker_niceness for `serve` (default: the config's)")
+    parser.add_argument("--out", default=str(Path(__file__).with_name("results") / "inbound.md"))
     args = parser.parse_args()
     layouts = args.layouts.split(",")
+    extra = ({"server": {"worker_niceness": args.worker_niceness}}
+             if args.worker_niceness is not None else None)
     loads: dict[tuple[str, int], list[tuple[list[float], int]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         figures, acks = calls_and_ack(args.latency_ms, args.customers, tmp)
@@ -187,7 +194,7 @@ def main() -> None:
                 for rate in (50, 200):
                     loads.setdefault((layout, rate), []).append(webhook_latency(
                         rate, args.seconds, args.warmup_seconds, tmp, layout, args.latency_ms,
-                        run))
+                        run, extra))
     ms = [a * 1000 for a in acks]
     lines = [
         f"Inbound benchmark (`.venv/bin/python benchmarks/bench_inbound.py --latency-ms "
@@ -230,9 +237,9 @@ def main() -> None:
                      f"{len(pooled)} |")
     table = "\n".join(lines)
     print(table)
-    out = Path(__file__).with_name("results")
-    out.mkdir(exist_ok=True)
-    (out / "inbound.md").write_text(table + "\n")
+    out = Path(args.out)
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(table + "\n")
 
 
 if __name__ == "__main__":

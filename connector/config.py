@@ -94,7 +94,7 @@ class ServerSettings:
     media_url_ttl: float = 3600.0
     log_level: str = "INFO"
     threads: int = 8
-    worker_niceness: int = 10
+    worker_niceness: int = 0
 
 
 @dataclass(frozen=True)

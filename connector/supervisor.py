@@ -1,14 +1,18 @@
 """``sms-connector serve``'s processes: gunicorn for the webhooks and the queue worker beside it.
 
     serve (this supervisor: signals, restarts) ─┬─ gunicorn ── its worker process (HTTP)
-                                                └─ queue worker (nice +server.worker_niceness)
+                                                └─ queue worker
 
 Why a process and not a thread of the web process: threads share one interpreter lock, so every
 webhook answer would wait behind the worker's Python work (SQL, JSON, triage, helpdesk calls).
-Measured on 2 cores, SQLite, 200 webhooks/s (benchmarks/results/inbound.md): webhook p99 tens of
-milliseconds with a worker thread, under ten with a worker process. The worker also runs at a
-lower CPU priority: its work is measured in seconds, a webhook answer in milliseconds, and when
-the two want the same core the webhook should win (https://man7.org/linux/man-pages/man2/nice.2.html).
+Measured on 2 cores, SQLite, 200 webhooks/s (benchmarks/results/inbound.md): p99 ~10 ms with a
+worker thread, ~6 ms with a worker process, and with a busy worker (sandbox answering at once)
+~20 ms against ~8 ms.
+
+``server.worker_niceness`` can lower the worker's CPU priority
+(https://man7.org/linux/man-pages/man2/nice.2.html). It defaults to 0: on SQLite the worker
+holds the database's write lock for a moment in every job, and a niced worker preempted while
+holding it makes webhooks wait (priority inversion) — measured worse, not better, on 2 cores.
 
 A webhook still wakes the worker at once: ``Runtime.wake`` becomes a pipe (connector/wakeup.py)
 made before the fork. The worker is restarted with backoff if it dies; when gunicorn exits, the

@@ -1,6 +1,6 @@
 """``sms-connector serve``'s processes (connector/supervisor.py), as an admin runs it: the queue
-worker in a niced process of its own, woken by webhooks, restarted when it dies, stopped with
-``serve``; no orphans when ``serve`` is killed."""
+worker in a process of its own (at ``server.worker_niceness``), woken by webhooks, restarted when
+it dies, stopped with ``serve``; no orphans when ``serve`` is killed."""
 
 from __future__ import annotations
 
@@ -65,10 +65,11 @@ def texted_and_acknowledged(stack: Stack, phone: str) -> None:
     wait_for(lambda: stack.handset(phone), timeout=20)
 
 
-def test_worker_runs_beside_gunicorn_niced_and_webhooks_wake_it(tmp_path):
-    with connector_process(tmp_path, extra=SLOW_POLL) as stack:
+def test_worker_runs_beside_gunicorn_at_its_niceness_and_webhooks_wake_it(tmp_path):
+    niced = {**SLOW_POLL, "server": {"worker_niceness": 3}}
+    with connector_process(tmp_path, extra=niced) as stack:
         arbiter, worker = roles(stack)
-        assert niceness(worker) == 10
+        assert niceness(worker) == min(19, niceness(stack.process.pid) + 3)
         assert niceness(arbiter) == niceness(stack.process.pid)
         texted_and_acknowledged(stack, "+12025550101")  # well before the 60 s poll
         stack.process.send_signal(signal.SIGTERM)
