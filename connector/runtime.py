@@ -1,7 +1,8 @@
 """What one connector process holds: settings, the database, the queue and the worker wake-up.
 
-Built once from validated settings and shared by the web app, the embedded worker and the CLI, so a
-web request that enqueues can wake the in-process worker at once instead of waiting for its poll.
+Built once from validated settings and shared by the web app, the queue worker and the CLI, so a
+web request that enqueues can wake the worker at once (a thread here, or ``serve``'s worker
+process through a pipe: connector/wakeup.py) instead of waiting for its poll.
 """
 
 from __future__ import annotations

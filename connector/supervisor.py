@@ -39,6 +39,7 @@ from typing import Any
 from tenacity import wait_exponential
 
 from connector.runtime import Runtime
+from connector.server import freeze_heap, run_worker
 from connector.wakeup import PipeWake
 
 log = logging.getLogger("sms_connector.supervisor")
@@ -70,8 +71,6 @@ def _run_worker(supervisor_pid: int, runtime: Runtime, niceness: int) -> None:
     _child_setup(supervisor_pid)
     if niceness:
         os.nice(niceness)
-    from connector.server import run_worker
-
     run_worker(runtime)
 
 
@@ -89,6 +88,7 @@ class Supervisor:
         # never be used on both sides of a fork) and share the pipe that wakes the worker.
         self.runtime.engine.dispose()
         self.runtime.wake = PipeWake()
+        freeze_heap()  # before the forks: both children start with the start-up heap frozen
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
         web = self._start("web", _run_web, self.web_target)
