@@ -60,6 +60,7 @@ def wsgi_app() -> Flask:
     runtime = Runtime(settings)
     runtime.prepare_schema()
     app = create_app(runtime=runtime)
+    freeze_heap()  # see run_gunicorn
     if settings.server.embedded_worker:
         sys.setswitchinterval(SWITCH_INTERVAL)  # see run_gunicorn
         app.extensions["sms_connector_worker"] = EmbeddedWorker(runtime).start()
