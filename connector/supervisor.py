@@ -5,9 +5,9 @@
 
 Why a process and not a thread of the web process: threads share one interpreter lock, so every
 webhook answer would wait behind the worker's Python work (SQL, JSON, triage, helpdesk calls).
-Measured on 2 cores, SQLite, 200 webhooks/s (benchmarks/results/inbound.md): p99 ~10 ms with a
-worker thread, ~6 ms with a worker process, and with a busy worker (sandbox answering at once)
-~20 ms against ~8 ms.
+Measured on 2 cores, SQLite, 200 webhooks/s (benchmarks/results/inbound*.md): p99 9.0 ms with a
+worker thread against 6.8 ms with a worker process, and 14.1 against 6.7 ms when the worker is
+busy all the time (sandbox answering at once).
 
 ``server.worker_niceness`` can lower the worker's CPU priority
 (https://man7.org/linux/man-pages/man2/nice.2.html). It defaults to 0: on SQLite the worker
