@@ -41,6 +41,12 @@ from connector.errors import LeaseLost
 from connector.store import is_sqlite, jobs, reading
 
 READY, RUNNING, DONE, DEAD = "ready", "running", "done", "dead"
+
+
+def wait_seconds(wait: Callable[[Any], float], attempt: int) -> float:
+    """A tenacity wait strategy (``wait_exponential`` …) asked for the delay before ``attempt``
+    outside a retry loop: it reads only ``attempt_number`` of the state it is given."""
+    return float(wait(SimpleNamespace(attempt_number=max(1, attempt))))
 Clock = Callable[[], float]
 
 
@@ -262,7 +268,7 @@ class Queue:
         return Job(**{**job.__dict__, "lease_expires_at": expires})
 
     def backoff(self, attempts: int) -> float:
-        return float(self._wait(SimpleNamespace(attempt_number=max(1, attempts))))  # type: ignore[arg-type]
+        return wait_seconds(self._wait, attempts)
 
     def fail(
         self,

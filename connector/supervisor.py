@@ -33,11 +33,11 @@ import sys
 import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
-from types import SimpleNamespace
 from typing import Any
 
 from tenacity import wait_exponential
 
+from connector.queue import wait_seconds
 from connector.runtime import Runtime
 from connector.server import freeze_heap, run_worker
 from connector.wakeup import PipeWake
@@ -100,7 +100,7 @@ class Supervisor:
             if not worker.is_alive():
                 lived = time.monotonic() - started
                 restarts = 1 if lived >= STABLE_AFTER_SECONDS else restarts + 1
-                delay = float(_RESTART_WAIT(SimpleNamespace(attempt_number=restarts)))  # type: ignore[arg-type]
+                delay = wait_seconds(_RESTART_WAIT, restarts)
                 log.error("queue worker exited; restarting", extra={
                     "exit_code": worker.exitcode, "restart_in_seconds": delay})
                 self._children.remove(worker)
@@ -142,8 +142,7 @@ class Supervisor:
                     os.kill(child.pid, signum)
 
     def _stop_all(self, web: BaseProcess) -> int:
-        if web.is_alive() or not self._stopping:
-            self._signal_children(signal.SIGTERM)
+        self._signal_children(signal.SIGTERM)  # again after a signal: both take it idempotently
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for child in self._children:
             child.join(max(0.0, deadline - time.monotonic()))

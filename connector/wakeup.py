@@ -47,11 +47,9 @@ class PipeWake:
         return bool(readable)
 
     def clear(self) -> None:
-        try:
+        with contextlib.suppress(BlockingIOError):  # drained
             while os.read(self._read, 4096):
                 pass
-        except BlockingIOError:
-            pass
 
     def close(self) -> None:
         for fd in (self._read, self._write):

@@ -169,22 +169,19 @@ LAYOUTS = ("serve", "serve+worker", "wsgi-thread")
 def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
                       twilio_opt_out_handling: bool = True,
                       extra: dict[str, Any] | None = None,
-                      separate_worker: bool = False,
                       database_url: str | None = None,
                       latency_ms: int = 0,
                       layout: str = "serve") -> Iterator[Stack]:
     """The connector in processes of its own, as an admin runs it (``layout``):
 
     - ``serve``: ``sms-connector serve`` (gunicorn plus its queue worker process);
-    - ``serve+worker`` (or ``separate_worker``): ``serve --no-worker`` plus ``sms-connector
-      worker``, two commands on the same store;
+    - ``serve+worker``: ``serve --no-worker`` plus ``sms-connector worker``, two commands on
+      the same store;
     - ``wsgi-thread``: an outside gunicorn on ``connector.server:wsgi_app()``, whose queue worker
       is a thread of the web process.
 
     ``latency_ms`` is added to every sandbox Zendesk / Twilio call.
     """
-    if separate_worker:
-        layout = "serve+worker"
     if layout not in LAYOUTS:
         raise ValueError(f"layout: one of {LAYOUTS}")
     port = free_port()
@@ -206,8 +203,9 @@ def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
     log_path = tmp_path / "connector.log"
     if layout == "wsgi-thread":
         web = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-               "--worker-class", "gthread", "--threads", str(config.get("server", {}).get(
-                   "threads", 8)), "connector.server:wsgi_app()"]
+               "--worker-class", "gthread",
+               "--threads", str(settings_from_dict(config).server.threads),
+               "connector.server:wsgi_app()"]
     else:
         web = [sys.executable, "-m", "connector", "serve", "--port", str(port)]
         if layout == "serve+worker":

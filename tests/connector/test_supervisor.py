@@ -110,7 +110,7 @@ def test_killed_serve_leaves_no_orphans(tmp_path):
 
 
 def test_no_worker_serves_without_a_worker_process(tmp_path):
-    with connector_process(tmp_path, separate_worker=True) as stack:
+    with connector_process(tmp_path, layout="serve+worker") as stack:
         # serve --no-worker is gunicorn itself: its only child is gunicorn's HTTP worker
         kids = wait_for(lambda: children(stack.process.pid), timeout=20)
         assert len(kids) == 1 and not children(kids[0])
