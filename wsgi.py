@@ -1,5 +1,5 @@
 """WSGI entry point: ``gunicorn wsgi:app`` (settings from SMS_CONNECTOR_CONFIG / environment)."""
 
-from connector.server import wsgi_app
+from connector.serve.server import wsgi_app
 
 app = wsgi_app()

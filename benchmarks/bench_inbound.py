@@ -150,7 +150,7 @@ def ack_latency_serve(latency_ms: int, customers: int, tmp: str) -> list[float]:
 LAYOUT_NAMES = {
     "serve": "`serve` (queue worker in its own process)",
     "serve+worker": "`serve --no-worker` + `worker`",
-    "wsgi-thread": "`gunicorn connector.server:wsgi_app()` (queue worker thread)",
+    "wsgi-thread": "`gunicorn connector.serve.server:wsgi_app()` (queue worker thread)",
 }
 
 

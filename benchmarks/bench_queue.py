@@ -23,9 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_stats import pct
 from sqlalchemy import text
 
-from connector import schema
-from connector.queue import Queue, enqueue
-from connector.store import make_engine
+from connector.jobs.queue import Queue, enqueue
+from connector.store import make_engine, schema
 
 
 def ms(values: list[float], q: float) -> float:

@@ -35,7 +35,6 @@ import requests
 from bench_stats import pct
 from sqlalchemy import func, select
 
-from connector.policy_sync import apply
 from connector.sandbox.runner import send_text, start_sandbox
 from connector.sandbox.stack import (
     SUPPORT_NUMBER,
@@ -45,6 +44,7 @@ from connector.sandbox.stack import (
     wait_for,
 )
 from connector.store import jobs, reading
+from connector.sync.policy import apply
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "reply_latency.md"

@@ -1,7 +1,7 @@
 """What smart encoding saves on realistic agent replies.
 
 Renders every reply in ``benchmarks/agent_replies/replies.toml`` through the real pipeline
-(:func:`connector.sms_text.render_reply`) with and without smart encoding, counts the segments
+(:func:`connector.text.sms_text.render_reply`) with and without smart encoding, counts the segments
 Twilio would bill, prints a markdown table and writes it (plus a per-reply breakdown) to
 ``benchmarks/results/segments.md``.
 
@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
-from connector.sms_text import GSM7, render_reply, segment_info  # noqa: E402
+from connector.text.sms_text import GSM7, render_reply, segment_info  # noqa: E402
 
 CORPUS = ROOT / "agent_replies" / "replies.toml"
 RESULTS = ROOT / "results" / "segments.md"
@@ -84,7 +84,7 @@ def main() -> int:
     RESULTS.write_text(
         "# Segments per agent reply, with and without smart encoding\n\n"
         "Written by `benchmarks/bench_segments.py` from `benchmarks/agent_replies/replies.toml`; "
-        "each reply rendered by `connector.sms_text.render_reply` (HTML, signature and quote "
+        "each reply rendered by `connector.text.sms_text.render_reply` (HTML, signature and quote "
         "stripping, 1600-character split), segments counted as Twilio bills them.\n\n"
         f"{summary}\n\n## Per reply\n\n{detail_table(rows)}\n",
         encoding="utf-8",

@@ -15,7 +15,7 @@ import statistics
 import time
 from pathlib import Path
 
-from connector.triage import Evaluation, evaluate, load_samples, triage
+from connector.text.triage import Evaluation, evaluate, load_samples, triage
 from mappings.policy import Policy, load_policy
 
 ROOT = Path(__file__).resolve().parents[1]

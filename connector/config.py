@@ -32,7 +32,7 @@ from marshmallow import (
 )
 
 from connector.errors import ConfigurationError
-from connector.phones import is_e164
+from connector.text.phones import is_e164
 
 ENV_PREFIX = "SMS_CONNECTOR_"
 CONFIG_ENV = "SMS_CONNECTOR_CONFIG"

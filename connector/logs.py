@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-from connector.phones import mask_phone
+from connector.text.phones import mask_phone
 
 _PHONE = re.compile(r"\+\d{8,15}")
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}

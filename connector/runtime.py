@@ -2,7 +2,7 @@
 
 Built once from validated settings and shared by the web app, the queue worker and the CLI, so a
 web request that enqueues can wake the worker at once (a thread here, or ``serve``'s worker
-process through a pipe: connector/wakeup.py) instead of waiting for its poll.
+process through a pipe: connector/jobs/wakeup.py) instead of waiting for its poll.
 """
 
 from __future__ import annotations
@@ -14,16 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, text
 
-from connector import schema
 from connector.config import Settings
-from connector.queue import Queue
-from connector.store import checkpoint, is_sqlite, make_engine, reading
-from connector.wakeup import Wake
+from connector.jobs.queue import Queue
+from connector.jobs.wakeup import Wake
+from connector.store import checkpoint, is_sqlite, make_engine, reading, schema
 
 if TYPE_CHECKING:
     from adapters.helpdesk.zendesk import ZendeskClient
     from adapters.sms.twilio import TwilioClient
-    from connector.worker import Worker
+    from connector.jobs.worker import Worker
     from mappings.policy import Policy
 
 
@@ -38,7 +37,7 @@ class Runtime:
             backoff_base=settings.queue.backoff_base_seconds,
             backoff_max=settings.queue.backoff_max_seconds,
         )
-        # A thread's Event; connector/supervisor.py swaps in a PipeWake before it forks.
+        # A thread's Event; connector/serve/supervisor.py swaps in a PipeWake before it forks.
         self.wake: Wake = threading.Event()
         self._schema_current = False
         self._next_purge = 0.0
@@ -73,7 +72,7 @@ class Runtime:
     def helpdesk(self) -> ZendeskClient:
         """The helpdesk client of the worker (one per process; web requests never use it)."""
         from adapters.helpdesk.zendesk import ZendeskClient
-        from connector.ratelimit import zendesk_budget
+        from connector.store.ratelimit import zendesk_budget
 
         zd = self.settings.zendesk
         self.settings.require("zendesk.email", "zendesk.api_token")
@@ -99,7 +98,7 @@ class Runtime:
         return build_handlers(self)
 
     def make_worker(self, **kwargs: Any) -> Worker:
-        from connector.worker import Worker
+        from connector.jobs.worker import Worker
 
         return Worker(
             self.queue,

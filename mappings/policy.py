@@ -65,8 +65,8 @@ TRIGGERS: dict[str, tuple[str, ...]] = {
 }
 
 # GSM 03.38 default alphabet and its extension table (../shared/docs/reference/sms.md). Kept here
-# rather than imported from connector.sms_text so that loading a pack depends on nothing but this
-# file; an extension character costs two septets (escape + char).
+# rather than imported from connector.text.sms_text so that loading a pack depends on nothing but
+# this file; an extension character costs two septets (escape + char).
 _GSM7_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
@@ -136,7 +136,7 @@ class BusinessHours:
 
 @dataclass(frozen=True)
 class Signals:
-    """Weighted evidence for a scenario or flag; ``terms`` are matched by connector.triage."""
+    """Weighted evidence for a scenario or flag; ``terms`` are matched by connector.text.triage."""
 
     terms: tuple[tuple[str, float], ...] = ()
     patterns: tuple[tuple[re.Pattern[str], float], ...] = ()

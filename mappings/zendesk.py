@@ -35,7 +35,7 @@ WEBHOOK_PATH = "/webhooks/helpdesk/zendesk"
 WEBHOOK_NAME = f"{PREFIX} agent replies"
 CATEGORY_NAME = PREFIX
 REPLY_TRIGGER_TITLE = f"{PREFIX} Send public agent replies as SMS"
-# connector.triage tags every ticket the connector files with "sms".
+# connector.text.triage tags every ticket the connector files with "sms".
 SMS_TAG = "sms"
 VIA_API = "5"  # "Web service (API)" in the via types reference
 WEBHOOK_BODY = json.dumps({"ticket_id": "{{ticket.id}}"})

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from connector import schema
-from connector.store import make_engine
+from connector.store import make_engine, schema
 
 PG_ENV = "SMS_CONNECTOR_TEST_DATABASE_URL"
 REPO = Path(__file__).resolve().parents[1]

@@ -116,8 +116,8 @@ class ZendeskClient:
                 "create_or_update_user", "POST", "/users/create_or_update", json={"user": user}
             )
         except ExternalServiceError as exc:
-            # Phone numbers are accepted when merely *possible* (connector.phones); should Zendesk
-            # refuse the identity, the customer must still get a user, so retry without it.
+            # Phone numbers are accepted when merely *possible* (connector.text.phones); should
+            # Zendesk refuse the identity, the customer must still get a user, so retry without it.
             if exc.status != 422 or "identit" not in str(exc.response).lower():
                 raise
             del user["identities"]

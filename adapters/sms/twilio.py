@@ -52,7 +52,7 @@ from connector.model import (
     OutboundSms,
     SendResult,
 )
-from connector.phones import normalize_phone
+from connector.text.phones import normalize_phone
 
 __all__ = [
     "TwilioClient",

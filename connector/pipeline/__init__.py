@@ -7,20 +7,20 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from connector.queue import Job
+    from connector.jobs.queue import Job
     from connector.runtime import Runtime
 
 
 def build_handlers(runtime: Runtime) -> dict[str, Callable[[Job], Any]]:
-    from connector.outbox import SEND_JOB
     from connector.pipeline.inbound import handle_inbound
+    from connector.pipeline.outbox import SEND_JOB
     from connector.pipeline.send import handle_send
 
     handlers: dict[str, Callable[[Job], Any]] = {
         "inbound": partial(handle_inbound, runtime),
         SEND_JOB: partial(handle_send, runtime),
     }
-    from connector.pipeline.outbound import handlers as agent_reply_handlers
+    from connector.pipeline.agent_reply import handlers as agent_reply_handlers
 
     handlers.update(agent_reply_handlers(runtime))
     return handlers

@@ -35,15 +35,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select, update
 
-from connector.compliance import from_twilio_opt_out_type, keyword_of
 from connector.errors import MediaUnavailable, PermanentError, StaleUpdate, TicketClosed
+from connector.jobs.queue import Job, enqueue
 from connector.model import KEYWORD_HELP, KEYWORD_START, KEYWORD_STOP, Ticket, Triage, iso_epoch
-from connector.optouts import clear_opt_out, is_opted_out, record_opt_out
-from connector.outbox import queue_sms
-from connector.phones import mask_phone
-from connector.queue import Job, enqueue
+from connector.pipeline.outbox import queue_sms
 from connector.store import conversations, helpdesk_users, insert_ignore, messages, reading
-from connector.triage import triage
+from connector.store.optouts import clear_opt_out, is_opted_out, record_opt_out
+from connector.text.compliance import from_twilio_opt_out_type, keyword_of
+from connector.text.phones import mask_phone
+from connector.text.triage import triage
 
 if TYPE_CHECKING:
     from connector.runtime import Runtime

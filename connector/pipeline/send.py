@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from connector.errors import RateLimited, SmsRejected
+from connector.jobs.queue import Job
 from connector.model import OutboundSms
-from connector.optouts import is_opted_out, record_opt_out
 from connector.pipeline.notes import note_once
-from connector.queue import Job
 from connector.store import conversations, outbound
+from connector.store.optouts import is_opted_out, record_opt_out
 
 if TYPE_CHECKING:
     from connector.runtime import Runtime

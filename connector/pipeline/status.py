@@ -23,9 +23,9 @@ from sqlalchemy import Connection, select, update
 
 from adapters.sms.twilio import describe_error, status_rank
 from connector.errors import RetryableError, TicketClosed
+from connector.jobs.queue import Job, enqueue
 from connector.model import STATUS_FAILED, STATUS_UNDELIVERED, DeliveryReceipt
 from connector.pipeline.notes import note_once
-from connector.queue import Job, enqueue
 from connector.store import outbound
 
 if TYPE_CHECKING:

@@ -100,7 +100,7 @@ class ConnectorServer:
     server: SandboxServer = field(init=False)
 
     def start(self) -> ConnectorServer:
-        from connector.server import EmbeddedWorker
+        from connector.serve.server import EmbeddedWorker
         from connector.web import create_app
 
         self.runtime = Runtime(self.settings)
@@ -177,8 +177,8 @@ def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
     - ``serve``: ``sms-connector serve`` (gunicorn plus its queue worker process);
     - ``serve+worker``: ``serve --no-worker`` plus ``sms-connector worker``, two commands on
       the same store;
-    - ``wsgi-thread``: an outside gunicorn on ``connector.server:wsgi_app()``, whose queue worker
-      is a thread of the web process.
+    - ``wsgi-thread``: an outside gunicorn on ``connector.serve.server:wsgi_app()``, whose queue
+      worker is a thread of the web process.
 
     ``latency_ms`` is added to every sandbox Zendesk / Twilio call.
     """
@@ -191,7 +191,7 @@ def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
                             latency_ms=latency_ms)
     db_url = database_url or f"sqlite:///{tmp_path / 'connector.db'}"
     if database_url:  # PostgreSQL: migrated by the operator (`db upgrade`), as in production
-        from connector import schema
+        from connector.store import schema
 
         migrate = make_engine(database_url)
         schema.upgrade(migrate)
@@ -205,7 +205,7 @@ def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
         web = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
                "--worker-class", "gthread",
                "--threads", str(settings_from_dict(config).server.threads),
-               "connector.server:wsgi_app()"]
+               "connector.serve.server:wsgi_app()"]
     else:
         web = [sys.executable, "-m", "connector", "serve", "--port", str(port)]
         if layout == "serve+worker":

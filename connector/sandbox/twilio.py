@@ -48,7 +48,7 @@ from connector.sandbox.common import (
     register_closer,
 )
 from connector.signatures import twilio_signature
-from connector.sms_text import segment_info
+from connector.text.sms_text import segment_info
 
 __all__ = ["DEFAULT_ACCOUNT_SID", "DEFAULT_AUTH_TOKEN", "TwilioSandbox", "create_app"]
 

@@ -22,11 +22,11 @@ import logging
 from flask import Blueprint, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from connector.policy_sync import webhook_secret
-from connector.queue import enqueue
+from connector.jobs.queue import enqueue
 from connector.runtime import Runtime
 from connector.signatures import verify_zendesk
 from connector.store import reading
+from connector.sync.policy import webhook_secret
 
 log = logging.getLogger("sms_connector.helpdesk_webhook")
 bp = Blueprint("helpdesk_webhooks", __name__)

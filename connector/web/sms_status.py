@@ -15,6 +15,7 @@ from flask import Blueprint, Response, abort, current_app, request
 from flask.typing import ResponseReturnValue
 
 from adapters.sms.twilio import parse_status
+from connector.jobs.queue import enqueue
 from connector.pipeline.status import (
     IN_FLIGHT,
     KNOWN,
@@ -23,7 +24,6 @@ from connector.pipeline.status import (
     apply_receipt,
     receipt_payload,
 )
-from connector.queue import enqueue
 from connector.runtime import Runtime
 from connector.web.twilio_auth import verified_form
 

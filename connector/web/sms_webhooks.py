@@ -16,10 +16,10 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import Connection, bindparam, insert, select
 
 from adapters.sms.twilio import parse_inbound
-from connector.phones import mask_phone
-from connector.queue import dead_letter, enqueue
+from connector.jobs.queue import dead_letter, enqueue
 from connector.runtime import Runtime
 from connector.store import alerts, conversations, insert_ignore, messages
+from connector.text.phones import mask_phone
 from connector.web.twilio_auth import verified_form
 
 log = logging.getLogger("sms_connector.inbound")

@@ -1,9 +1,8 @@
 """End-to-end plumbing: see connector/sandbox/stack.py (shared with the demo and benchmarks)."""
 
-from connector import schema
 from connector.sandbox.stack import Stack, wait_for
 from connector.sandbox.stack import connector_process as connector_stack
-from connector.store import make_engine, metadata
+from connector.store import make_engine, metadata, schema
 
 __all__ = ["Stack", "clean_postgres", "connector_stack", "wait_for"]
 

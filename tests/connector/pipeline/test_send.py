@@ -11,13 +11,13 @@ import requests
 from sqlalchemy import select, update
 
 from connector.errors import TransientError
+from connector.jobs.queue import Queue
+from connector.jobs.worker import Worker
 from connector.model import OutboundSms
-from connector.outbox import queue_sms
+from connector.pipeline.outbox import queue_sms
 from connector.pipeline.send import handle_send
-from connector.queue import Queue
 from connector.sandbox.stack import SUPPORT_NUMBER
 from connector.store import outbound
-from connector.worker import Worker
 
 CUSTOMER = "+12025550142"
 

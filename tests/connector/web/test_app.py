@@ -20,7 +20,7 @@ def make_app(database_url: str, *, migrate: bool = True, max_body: int = 4096):
     })
     runtime = Runtime(settings)
     if migrate:
-        from connector import schema
+        from connector.store import schema
 
         schema.upgrade(runtime.engine)
     return create_app(runtime=runtime), runtime
@@ -51,7 +51,7 @@ def test_readyz_503_until_migrated(database_url):
     response = client.get("/readyz")
     assert response.status_code == 503
     assert "db upgrade" in response.json["checks"]["schema"]
-    from connector import schema
+    from connector.store import schema
 
     schema.upgrade(runtime.engine)
     assert client.get("/readyz").status_code == 200

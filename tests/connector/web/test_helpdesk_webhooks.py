@@ -8,12 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from connector import schema
 from connector.config import settings_from_dict
-from connector.policy_sync import WEBHOOK_SECRET_KEY, kv_set
 from connector.runtime import Runtime
 from connector.signatures import zendesk_signature, zendesk_timestamp
-from connector.store import jobs, reading
+from connector.store import jobs, reading, schema
+from connector.sync.policy import WEBHOOK_SECRET_KEY, kv_set
 from connector.web import create_app
 
 SECRET = "dGhlLXNlY3JldC1mcm9tLXplbmRlc2s"

@@ -7,11 +7,10 @@ import time
 import pytest
 from sqlalchemy import insert
 
-from connector import schema
 from connector.config import settings_from_dict
-from connector.pipeline.outbound import media_key, media_token
+from connector.pipeline.agent_reply import media_key, media_token
 from connector.runtime import Runtime
-from connector.store import media_blobs
+from connector.store import media_blobs, schema
 from connector.web import create_app
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"1" * 32

@@ -9,14 +9,13 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import insert, select
 
-from connector import schema
 from connector.config import settings_from_dict
+from connector.jobs.queue import Job
 from connector.model import HelpdeskUser
 from connector.pipeline.status import NOTE_JOB, STATUS_JOB, failure_note, handle_note, handle_status
-from connector.queue import Job
 from connector.runtime import Runtime
 from connector.signatures import twilio_signature
-from connector.store import jobs, outbound, reading
+from connector.store import jobs, outbound, reading, schema
 from connector.web import create_app
 
 TOKEN = "auth-token"

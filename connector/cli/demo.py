@@ -1,0 +1,191 @@
+"""``sms-connector demo``: the whole story on the embedded default, no accounts needed.
+
+The sandbox Zendesk and Twilio run on loopback, the connector runs in this process on a SQLite
+file, and the transcript shows what a customer, an agent and an admin would see.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import requests
+
+from connector.sandbox.runner import agent_reply, send_text, start_sandbox
+from connector.sandbox.stack import SUPPORT_NUMBER, free_port, sandbox_config, start_connector
+
+CUSTOMER = "+12025550142"
+UNREACHABLE = "+12025553003"  # the sandbox fails deliveries to numbers ending 3003 (30003)
+
+
+def _wait(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise click.ClickException("the demo timed out waiting for the connector")
+
+
+class Demo:
+    def __init__(self, workdir: Path, echo: Callable[[str], None]) -> None:
+        self.workdir = workdir
+        self.echo = echo
+        self.current = 0  # the ticket the scenes follow
+
+    def state(self, service: str) -> dict[str, Any]:
+        url = self.sandbox.zendesk_url if service == "zendesk" else self.sandbox.twilio_url
+        return dict(requests.get(url + "/_sandbox/state", timeout=10).json())
+
+    def tickets(self) -> list[dict[str, Any]]:
+        return [t for t in self.state("zendesk")["tickets"] if "sms" in t["tags"]]
+
+    def ticket(self, ticket_id: int) -> dict[str, Any]:
+        return next(t for t in self.tickets() if t["id"] == ticket_id)
+
+    def handset(self, phone: str) -> list[dict[str, Any]]:
+        return list(self.state("twilio")["handsets"].get(phone, []))
+
+    def idle(self) -> bool:
+        counts = self.connector.runtime.queue.counts()
+        return not counts.get("ready") and not counts.get("running")
+
+    def text(self, phone: str, body: str) -> None:
+        self.echo(f"  📱 {phone} texts: {body!r}")
+        send_text(self.sandbox.twilio_url, phone, body, SUPPORT_NUMBER)
+
+    def run(self) -> None:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        self.sandbox = start_sandbox(zendesk_port=0, twilio_port=0, connector_url=url)
+        database = self.workdir / "sms-connector.db"
+        data = sandbox_config(self.sandbox, connector_url=url, database_url=f"sqlite:///{database}")
+        self.connector = start_connector(data, port)
+        try:
+            self.echo(f"Sandbox Zendesk {self.sandbox.zendesk_url}, sandbox Twilio "
+                      f"{self.sandbox.twilio_url}; connector {url} on {database}")
+            self.install()
+            self.scenes()
+        finally:
+            self.connector.stop()
+            self.sandbox.stop()
+
+    def install(self) -> None:
+        """What an admin does once: `sms-connector policy apply` against the helpdesk."""
+        from connector.sync.policy import apply
+
+        runtime = self.connector.runtime
+        self.echo("")
+        self.echo("0. The admin runs `sms-connector policy apply`:")
+        result = apply(runtime.helpdesk, runtime.engine, runtime.policy,
+                       runtime.settings.server.public_url)
+        for line in result.lines():
+            self.echo(f"  ⚙️  {line}")
+
+    def scenes(self) -> None:
+        for scene in SCENES:
+            self.echo("")
+            self.echo(scene.__doc__ or scene.__name__)
+            scene(self)
+        self.echo("")
+        self.echo(f"Demo finished: {len(SCENES)} scenes, each text delivered once.")
+
+
+def scene_new_customer(demo: Demo) -> None:
+    """1. A customer texts the support number."""
+    demo.text(CUSTOMER, "hi my order #4411 still hasn't arrived, it's been a week")
+    ticket = _wait(lambda: demo.tickets())[0]
+    demo.echo(f"  🎫 Zendesk ticket #{ticket['id']} created: priority {ticket['priority']}, "
+              f"tags {', '.join(sorted(ticket['tags']))}")
+    ack = _wait(lambda: demo.handset(CUSTOMER))[0]
+    demo.echo(f"  💬 customer receives: {ack['body']!r}")
+    demo.current = ticket["id"]
+
+
+def scene_burst(demo: Demo) -> None:
+    """2. They send a few more texts in a row: they land on the same ticket, in order."""
+    for body in ("the tracking says delivered", "but nothing at my door", "pls help"):
+        demo.text(CUSTOMER, body)
+    _wait(demo.idle)
+    ticket = demo.ticket(demo.current)
+    demo.echo(f"  🎫 ticket #{ticket['id']} now has {len(ticket['comments'])} comments; the last "
+              f"one reads: {ticket['comments'][-1]['body']!r}")
+
+
+def scene_agent_reply(demo: Demo) -> None:
+    """3. An agent replies in Zendesk; the customer gets it as a text."""
+    before = len(demo.handset(CUSTOMER))
+    body = ("Sorry about that! I\u2019ve opened a trace with the carrier \u2014 you\u2019ll hear "
+            "from us by tomorrow noon.")
+    agent_reply(demo.sandbox.zendesk_url, demo.current, body)
+    demo.echo(f"  🧑‍💼 agent replies in Zendesk: {body!r}")
+    received = _wait(lambda: demo.handset(CUSTOMER)[before:])
+    demo.echo(f"  💬 customer receives: {received[0]['body']!r} (curly quotes made plain: one "
+              "GSM-7 segment instead of UCS-2)")
+
+
+def scene_failed_delivery(demo: Demo) -> None:
+    """4. A reply to a number the carrier cannot reach shows up as a note for the agent."""
+    demo.text(UNREACHABLE, "is my internet down?")
+    ticket = _wait(lambda: [t for t in demo.tickets() if t["id"] != demo.current])[0]
+    agent_reply(demo.sandbox.zendesk_url, ticket["id"], "We're checking your line now.")
+    demo.echo("  🧑‍💼 agent replies on that ticket")
+
+    def notes() -> Any:
+        found = [c for c in demo.ticket(ticket["id"])["comments"] if not c["public"]]
+        return found if len(found) >= 2 else None  # the acknowledgement's, then the reply's
+
+    for note in _wait(notes):
+        demo.echo(f"  📝 private note on ticket #{ticket['id']}: {note['body']!r}")
+
+
+def scene_stop(demo: Demo) -> None:
+    """5. The customer texts STOP: nothing more is sent, and the agent is told why."""
+    demo.text(CUSTOMER, "STOP")
+    _wait(demo.idle)
+    before = len(demo.handset(CUSTOMER))
+    agent_reply(demo.sandbox.zendesk_url, demo.current, "Any update on your side?")
+    demo.echo("  🧑‍💼 agent replies again")
+
+    def note() -> Any:
+        notes = [c for c in demo.ticket(demo.current)["comments"] if not c["public"]]
+        return notes and "opted out" in notes[-1]["body"] and notes
+
+    demo.echo(f"  📝 private note: {_wait(note)[-1]['body']!r}")
+    time.sleep(0.3)
+    sent = demo.handset(CUSTOMER)[before:]
+    demo.echo(f"  💬 texts sent after STOP: {len(sent)}")
+
+
+SCENES: list[Callable[[Demo], None]] = [
+    scene_new_customer, scene_burst, scene_agent_reply, scene_failed_delivery, scene_stop,
+]
+
+
+@click.command()
+@click.option("--workdir", type=click.Path(file_okay=False), default=None,
+              help="Keep the demo's SQLite file here (default: a temporary folder).")
+@click.option("--verbose", is_flag=True, help="Show the connector's JSON logs too.")
+def demo(workdir: str | None, verbose: bool) -> None:
+    """Run the whole story against the sandbox: no accounts needed."""
+    if verbose:
+        from connector.logs import configure_logging
+
+        configure_logging("INFO")
+    else:
+        logging.getLogger().setLevel(logging.ERROR)
+    if workdir:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+        Demo(Path(workdir), click.echo).run()
+    else:
+        with tempfile.TemporaryDirectory(prefix="sms-connector-demo-") as tmp:
+            Demo(Path(tmp), click.echo).run()
+
+
+commands = [demo]

@@ -1,0 +1,347 @@
+"""The ``outbound`` job: an agent's public replies on an SMS ticket become texts, exactly once.
+
+Zendesk's trigger (installed by ``policy apply``) only says "ticket N changed"; this job reads the
+ticket's newest comments with their authors in ONE call (``sort_order=desc&include=users``) and
+picks the comments to text:
+
+- public (a private note never reaches the customer);
+- written by an agent or admin (the customer's own texts are comments by the end user);
+- not the connector's own writing: an API comment by the API user (the trigger already skips API
+  updates with ``current_via_id`` is not 5, but a later reply's job sees every comment; see
+  ../shared/docs/reference/zendesk.md "Webhooks");
+- made after the conversation's ticket was created (an old ticket newly tagged ``sms`` does not
+  text its history);
+- not texted before: each part is recorded with ``queue_sms(source="agent_reply",
+  source_id=<comment id>, part=n)``, unique in the store, so a replayed webhook, a retried job or
+  two workers racing queue nothing twice.
+
+Each reply is rendered by ``sms_text.render_reply`` (HTML → text, signature and quoted history
+dropped, smart encoding, numbered parts over 1,600 characters) and every part of every picked
+comment is queued in one transaction; ``send_sms`` (pipeline/send.py) then sends, reconciles and
+blocks opted-out numbers with a private note.
+
+Attachments: Twilio fetches each ``MediaUrl`` itself, without credentials
+(https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource), and
+Zendesk attachment URLs may need them. So the worker copies each attachment into the
+connector's store and the text carries ``<public_url>/media/<token>``: HMAC-signed, expiring after
+``server.media_url_ttl`` (connector/web/media.py serves it from the database, no outside call).
+An attachment that cannot be sent (type, size, more than 10) is listed in one private note.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, delete, func, select
+
+from connector.config import ChannelSettings, Settings
+from connector.errors import ConfigurationError, MediaUnavailable, PermanentError, TicketClosed
+from connector.jobs.queue import Job
+from connector.model import Comment, iso_epoch
+from connector.pipeline.notes import PREFIX as NOTE_PREFIX
+from connector.pipeline.outbox import queue_sms
+from connector.store import conversations, insert_ignore, media_blobs, messages, outbound, reading
+from connector.store.optouts import is_opted_out
+from connector.sync.policy import kv_get, kv_set
+from connector.text.sms_text import render_reply
+
+if TYPE_CHECKING:
+    from connector.runtime import Runtime
+
+log = logging.getLogger("sms_connector.outbound")
+
+OUTBOUND_JOB = "outbound"
+SOURCE = "agent_reply"
+SENDER_ROLES = frozenset({"agent", "admin"})
+API_USER_KEY = "zendesk.api_user_id"
+# Zendesk's clock and ours: a reply is never older than its ticket, so this slack only matters
+# for skew; it is far shorter than any history worth keeping out.
+CLOCK_SKEW = 120.0
+MAX_MEDIA = 10  # https://www.twilio.com/docs/errors/21623
+MEDIA_PATH = "/media/"
+MAX_REDIRECTS = 3
+
+
+def handlers(runtime: Runtime) -> dict[str, Callable[[Job], None]]:
+    """The jobs of the agent-reply flow, for ``connector.pipeline.build_handlers``."""
+    from connector.pipeline.status import NOTE_JOB, STATUS_JOB, handle_note, handle_status
+
+    return {
+        OUTBOUND_JOB: partial(handle_outbound, runtime),
+        STATUS_JOB: partial(handle_status, runtime),
+        NOTE_JOB: partial(handle_note, runtime),
+    }
+
+
+# ---------------------------------------------------------------------- media tokens
+
+
+def media_key(settings: Settings) -> bytes:
+    """``server.media_signing_key``, else a key derived from the Twilio auth token."""
+    if settings.server.media_signing_key:
+        return settings.server.media_signing_key.encode()
+    if not settings.twilio.auth_token:
+        raise ConfigurationError("server.media_signing_key: missing (or set twilio.auth_token)")
+    return hmac.new(settings.twilio.auth_token.encode(), b"sms-connector media url",
+                    hashlib.sha256).digest()
+
+
+def _mac(key: bytes, message: str) -> str:
+    digest = hmac.new(key, message.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:24]).decode().rstrip("=")
+
+
+def media_token(key: bytes, blob_key: str, expires: int) -> str:
+    return f"{blob_key}.{expires}.{_mac(key, f'{blob_key}.{expires}')}"
+
+
+def check_media_token(key: bytes, token: str, *, now: float | None = None) -> tuple[str, str]:
+    """``("ok", blob_key)``, ``("forged", "")``, ``("expired", "")`` or ``("malformed", "")``."""
+    parts = token.split(".")
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[0].isalnum():
+        return "malformed", ""
+    blob_key, expires, mac = parts
+    if not hmac.compare_digest(_mac(key, f"{blob_key}.{expires}"), mac):
+        return "forged", ""
+    if int(expires) < (time.time() if now is None else now):
+        return "expired", ""
+    return "ok", blob_key
+
+
+# ---------------------------------------------------------------------- the job
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: int
+    phone: str
+    channel: ChannelSettings
+    cutoff: float  # comments older than this (minus skew) are history: never texted
+
+
+@dataclass
+class Attachment:
+    filename: str
+    content_type: str
+    content: bytes
+
+
+def find_conversation(runtime: Runtime, ticket_id: int) -> Conversation | None:
+    """The conversation of ``ticket_id``: its current ticket, else an older one of its texts."""
+    settings = runtime.settings
+    with reading(runtime.engine) as conn:
+        row = conn.execute(select(conversations).where(
+            conversations.c.helpdesk == settings.helpdesk.kind,
+            conversations.c.ticket_id == ticket_id)).mappings().first()
+        cutoff: float | None
+        if row is None:
+            found = conn.execute(
+                select(messages.c.conversation_id, func.min(messages.c.received_at))
+                .where(messages.c.ticket_id == ticket_id, messages.c.conversation_id.is_not(None))
+                .group_by(messages.c.conversation_id).limit(1)).first()
+            if found is None:
+                return None
+            row = conn.execute(select(conversations).where(
+                conversations.c.id == found[0])).mappings().one()
+            cutoff = float(found[1])
+        else:
+            cutoff = row["ticket_created_at"]
+            if cutoff is None:  # a ticket recorded without its creation time: its first text
+                cutoff = conn.execute(select(func.min(messages.c.received_at))
+                                      .where(messages.c.ticket_id == ticket_id)).scalar()
+            if cutoff is None:
+                cutoff = row["created_at"]
+    channel = next((c for c in settings.channels if c.key == row["channel_key"]), None)
+    if channel is None:
+        raise PermanentError(f"conversation {row['id']}: no [[channels]] entry with key "
+                             f"{row['channel_key']} any more; cannot choose a sender")
+    return Conversation(int(row["id"]), row["customer_phone"], channel, float(cutoff or 0.0))
+
+
+def handle_outbound(runtime: Runtime, job: Job) -> None:
+    ticket_id = int(job.payload["ticket_id"])
+    conversation = find_conversation(runtime, ticket_id)
+    if conversation is None:
+        # Tagged sms by hand, or a ticket of another integration: not a conversation of ours.
+        log.info("agent reply on a ticket with no SMS conversation; nothing sent",
+                 extra={"ticket_id": ticket_id})
+        return
+    comments, _users = runtime.helpdesk.list_comments(ticket_id)
+    picked = pick_replies(runtime, comments, conversation.cutoff)
+    if not picked:
+        return
+    with reading(runtime.engine) as conn:
+        done = set(conn.execute(select(outbound.c.source_id).where(
+            outbound.c.source == SOURCE,
+            outbound.c.source_id.in_([str(c.id) for c in picked]))).scalars())
+        opted_out = is_opted_out(conn, conversation.phone, conversation.channel.key)
+    todo = [c for c in picked if str(c.id) not in done]
+    if not todo:
+        return
+    plans = [(c, *_prepare(runtime, ticket_id, c, skip_media=opted_out)) for c in todo]
+    now = time.time()
+    queued = 0
+    with runtime.engine.begin() as conn:
+        conn.execute(delete(media_blobs).where(media_blobs.c.expires_at < now))
+        for comment, bodies, attachments in plans:
+            queued += _queue_comment(runtime, conn, conversation, ticket_id, comment, bodies,
+                                     attachments, opted_out=opted_out, now=now)
+    if queued:
+        runtime.notify()
+    log.info("agent replies queued as texts", extra={
+        "ticket_id": ticket_id, "comments": len(plans), "texts": queued})
+
+
+def pick_replies(runtime: Runtime, comments: list[Comment], cutoff: float) -> list[Comment]:
+    """Public agent comments made since ``cutoff`` and not by the connector, oldest first."""
+    picked: list[Comment] = []
+    api_user: int | None = None
+    for comment in reversed(comments):  # the list is newest first
+        if not comment.public or comment.author_role not in SENDER_ROLES:
+            continue
+        created = iso_epoch(comment.created_at)
+        if created is None or created < cutoff - CLOCK_SKEW:
+            continue
+        if comment.via_channel == "api":
+            if api_user is None:
+                api_user = _api_user_id(runtime)
+            if comment.author_id == api_user:
+                continue
+        picked.append(comment)
+    return picked
+
+
+def _api_user_id(runtime: Runtime) -> int:
+    """The API token's user, looked up once and kept (``GET /users/me``)."""
+    with reading(runtime.engine) as conn:
+        known = kv_get(conn, API_USER_KEY)
+    if known is not None:
+        return int(known)
+    user_id = runtime.helpdesk.me().id
+    with runtime.engine.begin() as conn:
+        kv_set(conn, API_USER_KEY, str(user_id))
+    return int(user_id)
+
+
+def _prepare(runtime: Runtime, ticket_id: int, comment: Comment,
+             *, skip_media: bool) -> tuple[list[str], list[Attachment]]:
+    """The bodies to send and the attachments copied; unsendable attachments are noted."""
+    if comment.html_body:
+        bodies = render_reply(comment.html_body, is_html=True)
+    else:
+        bodies = render_reply(comment.body, is_html=False)
+    attachments: list[Attachment] = []
+    if skip_media or not comment.attachments:
+        return bodies, attachments
+    problems: list[str] = []
+    for index, raw in enumerate(comment.attachments):
+        name = str(raw.get("file_name") or f"attachment {index + 1}")
+        if len(attachments) >= MAX_MEDIA:
+            problems.append(f"{name}: a text carries at most {MAX_MEDIA} attachments")
+            continue
+        try:
+            attachments.append(_download(runtime, raw, name))
+        except MediaUnavailable as exc:
+            if exc.retryable:
+                raise
+            problems.append(f"{name}: {exc}")
+    if problems:
+        _note_media_problems(runtime, ticket_id, comment.id, problems)
+    return bodies, attachments
+
+
+def _download(runtime: Runtime, raw: dict[str, Any], name: str) -> Attachment:
+    """Copy one Zendesk attachment: credentials only on the Zendesk host, redirects without."""
+    tw = runtime.settings.twilio
+    content_type = str(raw.get("content_type") or "").split(";")[0].strip().lower()
+    allowed = {t.lower() for t in tw.media_content_types}
+    if content_type not in allowed:
+        raise MediaUnavailable(f"type {content_type or 'unknown'} cannot be sent by MMS",
+                               reason="content_type")
+    size = raw.get("size")
+    if isinstance(size, int) and size > tw.media_max_bytes:
+        raise MediaUnavailable(f"{size} bytes is over the {tw.media_max_bytes} byte limit",
+                               reason="too_large")
+    url = str(raw.get("content_url") or raw.get("mapped_content_url") or "")
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise MediaUnavailable("no content URL", reason="no_url")
+    content, content_type = runtime.helpdesk.download_attachment(
+        url, max_bytes=tw.media_max_bytes, allowed_types=tw.media_content_types)
+    return Attachment(name, content_type, content)
+
+
+def _note_media_problems(runtime: Runtime, ticket_id: int, comment_id: int,
+                         problems: list[str]) -> None:
+    key = f"media-note:{comment_id}"
+    with reading(runtime.engine) as conn:
+        if kv_get(conn, key) is not None:
+            return
+    text = ("Some attachments of your reply were not texted:\n"
+            + "\n".join(f"- {p}" for p in problems)
+            + "\nThe text itself goes out; share the file another way if the customer needs it.")
+    try:
+        runtime.helpdesk.update_ticket(ticket_id, comment_body=f"{NOTE_PREFIX} {text}",
+                                       public=False)
+    except TicketClosed:
+        return
+    with runtime.engine.begin() as conn:
+        kv_set(conn, key, "noted")
+
+
+def _queue_comment(runtime: Runtime, conn: Connection, conversation: Conversation,
+                   ticket_id: int, comment: Comment, bodies: list[str],
+                   attachments: list[Attachment], *, opted_out: bool, now: float) -> int:
+    media_urls = _store_media(runtime, conn, comment.id, attachments, now)
+    if not bodies and media_urls:
+        bodies = [""]  # an attachment-only reply: Twilio accepts MediaUrl without Body
+    if not bodies:
+        log.info("agent reply renders to nothing (signature / quote only); not texted",
+                 extra={"ticket_id": ticket_id, "comment_id": comment.id})
+        return 0
+    if opted_out:
+        # One row is enough: send_sms blocks it and tells the agent once.
+        bodies = bodies[:1]
+    queued = 0
+    for part, body in enumerate(bodies, start=1):
+        outbound_id = queue_sms(
+            conn, source=SOURCE, source_id=str(comment.id), part=part,
+            to_number=conversation.phone, body=body,
+            from_number=conversation.channel.number,
+            messaging_service_sid=conversation.channel.messaging_service_sid,
+            conversation_id=conversation.id, ticket_id=ticket_id,
+            media_urls=media_urls if part == 1 else (),
+            max_attempts=runtime.settings.queue.max_attempts, now=now,
+        )
+        queued += outbound_id is not None
+    return queued
+
+
+def _store_media(runtime: Runtime, conn: Connection, comment_id: int,
+                 attachments: list[Attachment], now: float) -> list[str]:
+    if not attachments:
+        return []
+    key = media_key(runtime.settings)
+    expires = int(now + runtime.settings.server.media_url_ttl)
+    urls = []
+    for position, attachment in enumerate(attachments, start=1):
+        insert_ignore(conn, media_blobs, {
+            "key": secrets.token_hex(16), "source": SOURCE, "source_id": str(comment_id),
+            "position": position, "filename": attachment.filename[:255],
+            "content_type": attachment.content_type, "content": attachment.content,
+            "expires_at": float(expires), "created_at": now,
+        })
+        blob_key = conn.execute(select(media_blobs.c.key).where(
+            media_blobs.c.source == SOURCE, media_blobs.c.source_id == str(comment_id),
+            media_blobs.c.position == position)).scalar_one()
+        urls.append(runtime.public_url(MEDIA_PATH + media_token(key, blob_key, expires)))
+    return urls

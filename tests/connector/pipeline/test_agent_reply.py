@@ -1,0 +1,243 @@
+"""The outbound job against a fake helpdesk: which comments become texts, once, and how."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select
+
+from connector.config import settings_from_dict
+from connector.errors import PermanentError
+from connector.jobs.queue import Job
+from connector.model import Comment, HelpdeskUser
+from connector.pipeline.agent_reply import (
+    check_media_token,
+    handle_outbound,
+    handlers,
+    media_key,
+    media_token,
+)
+from connector.runtime import Runtime
+from connector.store import conversations, jobs, media_blobs, messages, outbound, reading, schema
+from connector.store.optouts import record_opt_out
+
+PHONE = "+12025550142"
+NUMBER = "+12025550100"
+SERVICE = "MG" + "a" * 32
+TICKET = 501
+API_USER = 1
+AGENT = 2
+CUSTOMER = 3
+T0 = 1_800_000_000.0
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class FakeZendesk:
+    comments: list[Comment] = field(default_factory=list)
+    notes: list[tuple[int, str]] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+    base_url: str = "https://acme.zendesk.com"
+
+    def list_comments(self, ticket_id: int) -> tuple[list[Comment], dict[int, HelpdeskUser]]:
+        self.calls.append("list_comments")
+        return list(reversed(self.comments)), {}
+
+    def me(self) -> HelpdeskUser:
+        self.calls.append("me")
+        return HelpdeskUser(API_USER, "admin")
+
+    def update_ticket(self, ticket_id: int, **kwargs: Any) -> None:
+        self.notes.append((ticket_id, kwargs["comment_body"]))
+
+
+def comment(cid: int, body: str, *, author: int = AGENT, role: str = "agent", public: bool = True,
+            at: float = T0 + 60, via: str = "web", html: str | None = None,
+            attachments: tuple[dict[str, Any], ...] = ()) -> Comment:
+    return Comment(id=cid, author_id=author, public=public, body=body, html_body=html,
+                   created_at=iso(at), via_channel=via, attachments=attachments,
+                   author_role=role)
+
+
+@pytest.fixture
+def runtime(database_url, engine):
+    settings = settings_from_dict({
+        "zendesk": {"subdomain": "acme"}, "database": {"url": database_url},
+        "twilio": {"account_sid": "AC" + "0" * 32, "auth_token": "tok"},
+        "server": {"public_url": "https://sms.example.com"},
+        "channels": [{"number": NUMBER}, {"messaging_service_sid": SERVICE}],
+    })
+    rt = Runtime(settings)
+    schema.upgrade(rt.engine)
+    rt.__dict__["helpdesk"] = FakeZendesk()
+    with rt.engine.begin() as conn:
+        conn.execute(insert(conversations).values(
+            id=1, customer_phone=PHONE, channel_key=NUMBER, helpdesk="zendesk", ticket_id=TICKET,
+            ticket_status="open", ticket_created_at=T0, created_at=T0, updated_at=T0))
+    yield rt
+    rt.close()
+
+
+def run(rt: Runtime, ticket_id: int = TICKET) -> None:
+    job = Job(id=1, kind="outbound", conversation_key=f"ticket:{ticket_id}",
+              payload={"ticket_id": ticket_id}, attempts=1, max_attempts=8, lease_token="t",
+              lease_expires_at=time.time() + 60)
+    handle_outbound(rt, job)
+
+
+def texts(rt: Runtime) -> list[dict[str, Any]]:
+    with reading(rt.engine) as conn:
+        return [dict(r) for r in conn.execute(select(outbound).order_by(outbound.c.id))
+                .mappings()]
+
+
+def send_jobs(rt: Runtime) -> int:
+    with reading(rt.engine) as conn:
+        return len(conn.execute(select(jobs.c.id).where(jobs.c.kind == "send_sms")).all())
+
+
+def test_handlers_are_registered(runtime):
+    assert set(handlers(runtime)) == {"outbound", "sms_status", "delivery_note"}
+    from connector.pipeline import build_handlers
+
+    assert {"outbound", "sms_status", "delivery_note"} <= set(build_handlers(runtime))
+
+
+def test_only_public_agent_comments_since_the_ticket_began_are_texted(runtime):
+    zd = runtime.helpdesk
+    zd.comments = [
+        comment(10, "my refund?", author=CUSTOMER, role="end-user", via="api"),
+        comment(11, "old history", at=T0 - 3600),
+        comment(12, "internal note", public=False),
+        comment(13, "Logged by the connector", author=API_USER, role="admin", via="api"),
+        comment(14, "Refund issued today."),
+        comment(15, "Admins reply too.", author=9, role="admin"),
+        comment(16, "Posted by another integration", author=8, role="agent", via="api"),
+    ]
+    run(runtime)
+    rows = texts(runtime)
+    assert [(r["source_id"], r["body"]) for r in rows] == [
+        ("14", "Refund issued today."), ("15", "Admins reply too."),
+        ("16", "Posted by another integration")]
+    assert all(r["to_number"] == PHONE and r["from_number"] == NUMBER and r["ticket_id"] == TICKET
+               and r["conversation_id"] == 1 and r["send_state"] == "intent" for r in rows)
+    assert send_jobs(runtime) == 3
+    assert zd.calls == ["list_comments", "me"]  # the API user is looked up once and kept
+    run(runtime)
+    assert zd.calls == ["list_comments", "me", "list_comments"]
+
+
+def test_a_rerun_or_replay_queues_nothing_twice(runtime):
+    runtime.helpdesk.comments = [comment(20, "First answer.")]
+    run(runtime)
+    run(runtime)
+    runtime.helpdesk.comments.append(comment(21, "Second answer.", at=T0 + 120))
+    run(runtime)
+    assert [r["source_id"] for r in texts(runtime)] == ["20", "21"]
+    assert send_jobs(runtime) == 2
+
+
+def test_html_reply_is_rendered_signature_stripped_and_smart_encoded(runtime):
+    html = ("<div class=\"zd-comment\"><p>We\u2019ve fixed it \u2014 try again\u2026</p>"
+            "<p>Thanks,<br>Alex<br>Acme Support</p></div>")
+    runtime.helpdesk.comments = [comment(30, "plain", html=html)]
+    run(runtime)
+    [row] = texts(runtime)
+    assert row["body"] == "We've fixed it - try again..."
+
+
+def test_a_long_reply_goes_as_numbered_parts_in_one_go(runtime):
+    long = " ".join(f"Sentence number {i} explains one more step of the process." for i in
+                    range(60))
+    runtime.helpdesk.comments = [comment(40, long)]
+    run(runtime)
+    rows = texts(runtime)
+    assert len(rows) >= 2
+    assert [r["part"] for r in rows] == list(range(1, len(rows) + 1))
+    assert all(r["body"].startswith(f"({r['part']}/{len(rows)}) ") for r in rows)
+    assert all(len(r["body"]) <= 1600 for r in rows)
+
+
+def test_opted_out_customer_gets_one_blocked_row_not_one_per_part(runtime):
+    with runtime.engine.begin() as conn:
+        record_opt_out(conn, PHONE, NUMBER, source="keyword")
+    runtime.helpdesk.comments = [comment(50, "Long. " * 400)]
+    run(runtime)
+    [row] = texts(runtime)
+    assert row["part"] == 1  # send_sms blocks it and notes the ticket once
+
+
+def test_older_ticket_of_the_conversation_is_found_through_its_texts(runtime):
+    with runtime.engine.begin() as conn:
+        conn.execute(insert(messages).values(
+            provider="twilio", provider_message_id="SM1", conversation_id=1, channel_key=NUMBER,
+            from_number=PHONE, to_number=NUMBER, body="hi", media=[], raw={},
+            received_at=T0 - 86400, state="delivered", ticket_id=400))
+    runtime.helpdesk.comments = [comment(60, "Late answer on the old ticket.", at=T0 - 80000),
+                                 comment(59, "before the customer wrote", at=T0 - 90000)]
+    run(runtime, ticket_id=400)
+    [row] = texts(runtime)
+    assert row["source_id"] == "60" and row["ticket_id"] == 400
+
+
+def test_ticket_without_a_conversation_sends_nothing(runtime):
+    runtime.helpdesk.comments = [comment(70, "hello")]
+    run(runtime, ticket_id=999)
+    assert texts(runtime) == []
+    assert runtime.helpdesk.calls == []
+
+
+def test_messaging_service_channel_sends_through_the_service(runtime):
+    with runtime.engine.begin() as conn:
+        conn.execute(conversations.update().values(channel_key=SERVICE))
+    runtime.helpdesk.comments = [comment(80, "Via the pool.")]
+    run(runtime)
+    [row] = texts(runtime)
+    assert row["messaging_service_sid"] == SERVICE and row["from_number"] is None
+
+
+def test_channel_removed_from_config_is_a_permanent_error(runtime):
+    with runtime.engine.begin() as conn:
+        conn.execute(conversations.update().values(channel_key="+19995550000"))
+    with pytest.raises(PermanentError, match="channels"):
+        run(runtime)
+
+
+def test_unsendable_attachment_is_noted_once_and_the_text_still_goes(runtime):
+    exe = {"file_name": "setup.exe", "content_type": "application/x-msdownload",
+           "content_url": "https://acme.zendesk.com/attachments/token/x/?name=setup.exe",
+           "size": 10}
+    runtime.helpdesk.comments = [comment(90, "See attached.", attachments=(exe,))]
+    run(runtime)
+    run(runtime)
+    [row] = texts(runtime)
+    assert row["body"] == "See attached." and row["media_urls"] == []
+    [(ticket_id, note)] = runtime.helpdesk.notes
+    assert ticket_id == TICKET and "setup.exe" in note and "application/x-msdownload" in note
+
+
+def test_media_tokens_are_signed_and_expire(runtime):
+    key = media_key(runtime.settings)
+    token = media_token(key, "abc123", 2_000_000_000)
+    assert check_media_token(key, token, now=1_900_000_000) == ("ok", "abc123")
+    assert check_media_token(key, token, now=2_000_000_001) == ("expired", "")
+    assert check_media_token(b"other", token, now=1_900_000_000) == ("forged", "")
+    forged = token.replace("2000000000", "2100000000")
+    assert check_media_token(key, forged, now=1_900_000_000) == ("forged", "")
+    assert check_media_token(key, "abc", now=0) == ("malformed", "")
+    assert check_media_token(key, "a/b.1.x", now=0) == ("malformed", "")
+    with runtime.engine.begin() as conn:  # expired copies are cleared by the next job
+        conn.execute(insert(media_blobs).values(
+            key="old", source="agent_reply", source_id="1", position=1, filename="a.png",
+            content_type="image/png", content=b"x", expires_at=1.0, created_at=0.0))
+    runtime.helpdesk.comments = [comment(95, "hi")]
+    run(runtime)
+    with reading(runtime.engine) as conn:
+        assert conn.execute(select(media_blobs)).all() == []
