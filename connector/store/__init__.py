@@ -47,6 +47,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import make_url
 
@@ -224,6 +225,37 @@ alerts = Table(
     Column("message", Text, nullable=False),
     Column("details", JSON, nullable=False),
     Column("created_at", Float, nullable=False),
+)
+
+# One-shot timers (SLA first response, reminders, escalations): the scheduler enqueues a job of
+# ``kind`` once ``due_at`` has passed and stamps ``fired_at`` (connector/store/timers.py). Fired
+# rows stay, so setting the same (kind, key) again is a no-op unless re-armed on purpose.
+# (``timers_table``, not ``timers``: connector/store/timers.py is the module that writes it.)
+timers_table = Table(
+    "timers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(64), nullable=False),  # the job kind it enqueues
+    Column("key", String(255), nullable=False),
+    Column("due_at", Float, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("fired_at", Float),
+    Column("job_id", BigInteger),
+    UniqueConstraint("kind", "key", name="uq_timer_kind_key"),
+    # Only unfired timers are ever looked for by due time: a partial index stays that small.
+    Index("ix_timers_due", "due_at", postgresql_where=text("fired_at IS NULL"),
+          sqlite_where=text("fired_at IS NULL")),
+)
+
+# When each periodic job (connector/jobs/scheduler.py's registry) runs next: kept in the store so a
+# restart or a second scheduler does not run it again before its interval is up.
+periodic_runs = Table(
+    "periodic_runs",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("next_run_at", Float, nullable=False),
+    Column("last_run_at", Float),
 )
 
 
