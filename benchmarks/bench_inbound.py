@@ -45,7 +45,7 @@ from connector.sandbox.stack import (
     start_connector,
     wait_for,
 )
-from connector.signatures import twilio_signature
+from connector.sandbox.signing import twilio_signature
 from connector.store import jobs, reading
 
 

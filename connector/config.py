@@ -8,12 +8,16 @@ file is read with tomllib and the overlay is done here.
 
 Every error names the key path (``zendesk.subdomain: missing``) and raises
 :class:`~connector.errors.ConfigurationError`, which the CLI turns into a non-zero exit.
+
+The core's sections are declared here; each registered adapter (``adapters.helpdesk.HELPDESKS``,
+``adapters.sms.PROVIDERS``) brings its own ``[<name>]`` section (``settings_schema``), so a new
+provider adds keys without a change here. ``helpdesk.kind`` and every channel's ``provider`` must
+name a registered adapter: anything else stops start-up naming the key.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -31,52 +35,28 @@ from marshmallow import (
     fields as mf,
 )
 
+from adapters.helpdesk import HELPDESKS
+from adapters.sms import PROVIDERS
+from connector.config_fields import Duration, Section, parse_duration, url_field
 from connector.errors import ConfigurationError
 from connector.text.phones import is_e164
 
 ENV_PREFIX = "SMS_CONNECTOR_"
 CONFIG_ENV = "SMS_CONNECTOR_CONFIG"
 DEFAULT_DATABASE_URL = "sqlite:///sms-connector.db"
-# Keys whose values are never printed or logged.
-SECRET_KEYS = frozenset(
-    {
-        "server.admin_token",
-        "zendesk.api_token",
-        "zendesk.webhook_secret",
-        "freshdesk.api_key",
-        "freshdesk.webhook_secret",
-        "twilio.auth_token",
-        "twilio.webhook_signing_secret",
-        "server.media_signing_key",
-    }
-)
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
-def parse_duration(value: str | int | float) -> float:
-    """``"72h"`` → 259200.0; plain numbers are seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 15m, 72h, 2d)")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+def adapter_sections() -> dict[str, Any]:
+    """Every registered adapter's config section name → its adapter class."""
+    return {**PROVIDERS, **HELPDESKS}
 
 
-class Duration(mf.Field):
-    """A duration written as ``15m`` / ``72h`` / seconds; loads to seconds (float)."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from exc
-
-
-def _url() -> mf.Url:
-    return mf.Url(require_tld=False, schemes={"http", "https"})
+def secret_keys() -> frozenset[str]:
+    """Keys whose values are never printed or logged: the core's and every adapter's."""
+    keys = {"server.admin_token", "server.media_signing_key"}
+    for name, adapter in adapter_sections().items():
+        keys.update(f"{name}.{key}" for key in adapter.secret_keys)
+    return frozenset(keys)
 
 
 # --- the settings objects the rest of the code sees ------------------------------------------
@@ -109,60 +89,6 @@ class HelpdeskSettings:
 
 
 @dataclass(frozen=True)
-class ZendeskSettings:
-    subdomain: str = ""
-    email: str = ""
-    api_token: str = ""
-    base_url: str = ""
-    webhook_secret: str = ""
-    timeout: float = 10.0
-    requests_per_minute: int = 200
-    ticket_updates_per_minute: int = 100
-    updates_per_ticket_per_10_minutes: int = 30
-
-    @property
-    def effective_base_url(self) -> str:
-        return (self.base_url or f"https://{self.subdomain}.zendesk.com").rstrip("/")
-
-
-@dataclass(frozen=True)
-class FreshdeskSettings:
-    domain: str = ""
-    api_key: str = ""
-    base_url: str = ""
-    webhook_secret: str = ""
-
-    @property
-    def effective_base_url(self) -> str:
-        return (self.base_url or f"https://{self.domain}").rstrip("/")
-
-
-@dataclass(frozen=True)
-class TwilioSettings:
-    account_sid: str = ""
-    auth_token: str = ""
-    base_url: str = "https://api.twilio.com"
-    webhook_signing_secret: str = ""
-    opt_out_handling: str = "twilio"
-    timeout: float = 10.0
-    media_max_bytes: int = 5 * 1024 * 1024
-    media_content_types: tuple[str, ...] = (
-        "image/jpeg",
-        "image/png",
-        "image/gif",
-        "image/webp",
-        "image/heic",
-        "application/pdf",
-        "audio/amr",
-        "audio/mpeg",
-        "video/mp4",
-        "video/3gpp",
-        "text/vcard",
-        "text/x-vcard",
-    )
-
-
-@dataclass(frozen=True)
 class ChannelSettings:
     provider: str = "twilio"
     number: str | None = None
@@ -172,7 +98,8 @@ class ChannelSettings:
 
     @property
     def key(self) -> str:
-        """Stable id of the channel: the Messaging Service SID, else the number."""
+        """Stable id of the channel: the Messaging Service SID (a provider's sender pool), else
+        the number."""
         return self.messaging_service_sid or self.number or ""
 
 
@@ -200,14 +127,33 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     helpdesk: HelpdeskSettings = field(default_factory=HelpdeskSettings)
-    zendesk: ZendeskSettings = field(default_factory=ZendeskSettings)
-    freshdesk: FreshdeskSettings = field(default_factory=FreshdeskSettings)
-    twilio: TwilioSettings = field(default_factory=TwilioSettings)
     channels: tuple[ChannelSettings, ...] = ()
     policy: PolicySettings = field(default_factory=PolicySettings)
     threading: ThreadingSettings = field(default_factory=ThreadingSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
+    # Each registered adapter's section by name (``[zendesk]``, ``[twilio]`` …), defaults filled.
+    sections: Mapping[str, Any] = field(default_factory=dict)
     source: str | None = None  # the file the settings came from, for messages
+
+    def section(self, name: str) -> Any:
+        """An adapter's settings (``settings.section("twilio").auth_token``)."""
+        try:
+            return self.sections[name]
+        except KeyError:
+            raise ConfigurationError(f"{name}: no such section (not a registered adapter)",
+                                     errors={name: "unknown section"}) from None
+
+    def __getattr__(self, name: str) -> Any:
+        # ``settings.twilio`` reads as ``settings.section("twilio")`` (tests, the sandbox).
+        sections = self.__dict__.get("sections") or {}
+        if name in sections:
+            return sections[name]
+        raise AttributeError(name)
+
+    @property
+    def helpdesk_settings(self) -> Any:
+        """The section of the helpdesk in use (``[zendesk]`` when ``helpdesk.kind = "zendesk"``)."""
+        return self.section(self.helpdesk.kind)
 
     def require(self, *paths: str) -> None:
         """Refuse to start a flow that needs a secret / value the config left empty."""
@@ -246,20 +192,9 @@ def _lookup(obj: Any, path: str) -> Any:
 _MISSING = {"required": "missing"}
 
 
-class _Section(Schema):
-    class Meta:
-        unknown = RAISE
-
-    settings_class: type = object
-
-    @post_load
-    def _make(self, data: dict[str, Any], **_: Any) -> Any:
-        return self.settings_class(**data)
-
-
-class ServerSchema(_Section):
+class ServerSchema(Section):
     settings_class = ServerSettings
-    public_url = _url()
+    public_url = url_field()
     admin_token = mf.String()
     embedded_worker = mf.Boolean()
     host = mf.String()
@@ -272,57 +207,16 @@ class ServerSchema(_Section):
     worker_niceness = mf.Integer(validate=validate.Range(0, 19))
 
 
-class DatabaseSchema(_Section):
+class DatabaseSchema(Section):
     settings_class = DatabaseSettings
     url = mf.String(validate=validate.Regexp(r"^(sqlite|postgresql)(\+\w+)?://", error="must be a "
                                              "sqlite:/// or postgresql+psycopg:// URL"))
     pool_size = mf.Integer(validate=validate.Range(1, 100))
 
 
-class HelpdeskSchema(_Section):
+class HelpdeskSchema(Section):
     settings_class = HelpdeskSettings
-    kind = mf.String(validate=validate.OneOf(["zendesk", "freshdesk"]))
-
-
-class ZendeskSchema(_Section):
-    settings_class = ZendeskSettings
-    subdomain = mf.String(validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]*$",
-                                                   error="not a Zendesk subdomain (e.g. acme)"))
-    email = mf.String()
-    api_token = mf.String()
-    base_url = mf.String(validate=validate.Regexp(r"^(https?://\S+)?$", error="not a URL"))
-    webhook_secret = mf.String()
-    timeout = mf.Float(validate=validate.Range(0.1, 120))
-    requests_per_minute = mf.Integer(validate=validate.Range(1, 100000))
-    ticket_updates_per_minute = mf.Integer(validate=validate.Range(1, 100000))
-    updates_per_ticket_per_10_minutes = mf.Integer(validate=validate.Range(1, 100000))
-
-
-class FreshdeskSchema(_Section):
-    settings_class = FreshdeskSettings
-    domain = mf.String()
-    api_key = mf.String()
-    base_url = mf.String(validate=validate.Regexp(r"^(https?://\S+)?$", error="not a URL"))
-    webhook_secret = mf.String()
-
-
-class TwilioSchema(_Section):
-    settings_class = TwilioSettings
-    account_sid = mf.String(validate=validate.Regexp(r"^(AC[0-9a-fA-F]{32})?$",
-                                                     error="not a Twilio Account SID (AC…)"))
-    auth_token = mf.String()
-    base_url = _url()
-    webhook_signing_secret = mf.String()
-    opt_out_handling = mf.String(validate=validate.OneOf(["twilio", "connector"]))
-    timeout = mf.Float(validate=validate.Range(0.1, 120))
-    media_max_bytes = mf.Integer(validate=validate.Range(1, 100 * 1024 * 1024))
-    media_content_types = mf.List(mf.String())
-
-    @post_load
-    def _make(self, data: dict[str, Any], **_: Any) -> Any:
-        if "media_content_types" in data:
-            data["media_content_types"] = tuple(data["media_content_types"])
-        return TwilioSettings(**data)
+    kind = mf.String()  # a registered helpdesk: checked in SettingsSchema
 
 
 def _e164(value: str) -> None:
@@ -330,12 +224,11 @@ def _e164(value: str) -> None:
         raise ValidationError("not an E.164 number (e.g. +12025550142)")
 
 
-class ChannelSchema(_Section):
+class ChannelSchema(Section):
     settings_class = ChannelSettings
-    provider = mf.String(validate=validate.OneOf(["twilio"]))
+    provider = mf.String()  # a registered SMS provider: checked in SettingsSchema
     number = mf.String(validate=_e164)
-    messaging_service_sid = mf.String(validate=validate.Regexp(
-        r"^MG[0-9a-fA-F]{32}$", error="not a Messaging Service SID (MG…)"))
+    messaging_service_sid = mf.String()  # its shape is the provider's (check_channel)
     numbers = mf.List(mf.String(validate=_e164))
     name = mf.String()
 
@@ -351,17 +244,17 @@ class ChannelSchema(_Section):
         return ChannelSettings(**data)
 
 
-class PolicySchema(_Section):
+class PolicySchema(Section):
     settings_class = PolicySettings
     pack = mf.String(allow_none=True)
 
 
-class ThreadingSchema(_Section):
+class ThreadingSchema(Section):
     settings_class = ThreadingSettings
     reopen_within = Duration()
 
 
-class QueueSchema(_Section):
+class QueueSchema(Section):
     settings_class = QueueSettings
     max_attempts = mf.Integer(validate=validate.Range(1, 1000))
     lease_seconds = Duration()
@@ -370,40 +263,70 @@ class QueueSchema(_Section):
     poll_interval_seconds = mf.Float(validate=validate.Range(0.01, 60))
 
 
-class SettingsSchema(Schema):
+class _CoreSchema(Schema):
     class Meta:
         unknown = RAISE
 
     server = mf.Nested(ServerSchema)
     database = mf.Nested(DatabaseSchema)
     helpdesk = mf.Nested(HelpdeskSchema)
-    zendesk = mf.Nested(ZendeskSchema)
-    freshdesk = mf.Nested(FreshdeskSchema)
-    twilio = mf.Nested(TwilioSchema)
     channels = mf.List(mf.Nested(ChannelSchema))
     policy = mf.Nested(PolicySchema)
     threading = mf.Nested(ThreadingSchema)
     queue = mf.Nested(QueueSchema)
 
     @validates_schema(skip_on_field_errors=False)
-    def _helpdesk_section(self, data: dict[str, Any], **_: Any) -> None:
-        kind = getattr(data.get("helpdesk"), "kind", "zendesk")
-        if kind == "zendesk":
-            zd = data.get("zendesk")
-            if zd is None or not zd.subdomain:
-                if zd is not None and zd.base_url:
-                    return  # a base_url alone (proxy, sandbox) is enough to reach Zendesk
-                raise ValidationError({"zendesk": {"subdomain": ["missing"]}})
-        if kind == "freshdesk":
-            fd = data.get("freshdesk")
-            if fd is None or not (fd.domain or fd.base_url):
-                raise ValidationError({"freshdesk": {"domain": ["missing"]}})
+    def _registered(self, data: dict[str, Any], **_: Any) -> None:
+        errors: dict[str, Any] = {}
+        kind = getattr(data.get("helpdesk"), "kind", HelpdeskSettings.kind)
+        helpdesk = HELPDESKS.get(kind)
+        if helpdesk is None:
+            errors["helpdesk"] = {"kind": [f"{kind!r} is not a registered helpdesk "
+                                           f"(one of: {', '.join(sorted(HELPDESKS))})"]}
+        else:
+            section = data.get(kind) or helpdesk.settings_schema.settings_class()
+            # A section that failed its own fields is reported by them, not checked again here.
+            problems = (helpdesk.check_settings(section)
+                        if isinstance(section, helpdesk.settings_schema.settings_class) else {})
+            if problems:
+                errors[kind] = {key: [message] for key, message in problems.items()}
+        channel_errors: dict[int, Any] = {}
+        for index, channel in enumerate(data.get("channels") or ()):
+            if not isinstance(channel, ChannelSettings):
+                continue  # its own fields failed and say so
+            provider = PROVIDERS.get(channel.provider)
+            if provider is None:
+                channel_errors[index] = {"provider": [
+                    f"{channel.provider!r} is not a registered SMS provider "
+                    f"(one of: {', '.join(sorted(PROVIDERS))})"]}
+                continue
+            problems = provider.check_channel(channel)
+            if problems:
+                channel_errors[index] = {key: [message] for key, message in problems.items()}
+        if channel_errors:
+            errors["channels"] = channel_errors
+        if errors:
+            raise ValidationError(errors)
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> Settings:
         if "channels" in data:
             data["channels"] = tuple(data["channels"])
-        return Settings(**data)
+        sections = {name: data.pop(name, None) or adapter.settings_schema.settings_class()
+                    for name, adapter in adapter_sections().items()}
+        return Settings(**data, sections=sections)
+
+
+_SCHEMA_CLASS: list[type[Schema]] = []
+
+
+def settings_schema() -> Schema:
+    """The whole file's schema: the core's sections plus each registered adapter's."""
+    if not _SCHEMA_CLASS:
+        extra = {name: mf.Nested(adapter.settings_schema)
+                 for name, adapter in adapter_sections().items()}
+        _SCHEMA_CLASS.append(type("SettingsSchema", (_CoreSchema,), extra))
+    return _SCHEMA_CLASS[0]()
 
 
 # --- loading ----------------------------------------------------------------------------------
@@ -500,7 +423,7 @@ def load_settings(
 
 def settings_from_dict(data: Mapping[str, Any], *, source: str | None = None) -> Settings:
     try:
-        settings: Settings = SettingsSchema().load(dict(data))
+        settings: Settings = settings_schema().load(dict(data))
     except ValidationError as exc:
         errors = _flatten_errors(exc.messages)
         where = f"{source}: " if source else ""
@@ -527,23 +450,30 @@ def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any
     return out
 
 
-def as_dict(settings: Any, *, mask_secrets: bool = True, prefix: str = "") -> Any:
-    """The effective settings as plain data, secrets masked (for ``check-config``)."""
-    if is_dataclass(settings) and not isinstance(settings, type):
-        out: dict[str, Any] = {}
-        for f in fields(settings):
-            if f.name == "source":
-                continue
-            path = f"{prefix}.{f.name}" if prefix else f.name
-            value = getattr(settings, f.name)
-            if mask_secrets and path in SECRET_KEYS:
-                out[f.name] = mask_secret(value)
-            else:
-                out[f.name] = as_dict(value, mask_secrets=mask_secrets, prefix=path)
-        return out
-    if isinstance(settings, tuple | list):
-        return [as_dict(v, mask_secrets=mask_secrets, prefix=prefix) for v in settings]
-    return settings
+def as_dict(settings: Settings, *, mask_secrets: bool = True) -> dict[str, Any]:
+    """The effective settings as plain data, secrets masked (for ``check-config``): the core's
+    sections, then each adapter's by its name."""
+    secrets = secret_keys()
+    out: dict[str, Any] = {}
+    for f in fields(settings):
+        if f.name == "source":
+            continue
+        items = (settings.sections.items() if f.name == "sections"
+                 else [(f.name, getattr(settings, f.name))])
+        for name, value in items:
+            out[name] = _masked(value, name, secrets, mask_secrets)
+    return out
+
+
+def _masked(value: Any, path: str, secrets: frozenset[str], mask: bool) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: (mask_secret(getattr(value, f.name))
+                         if mask and f"{path}.{f.name}" in secrets
+                         else _masked(getattr(value, f.name), f"{path}.{f.name}", secrets, mask))
+                for f in fields(value)}
+    if isinstance(value, tuple | list):
+        return [_masked(v, path, secrets, mask) for v in value]
+    return value
 
 
 def mask_secret(value: str) -> str:
@@ -554,7 +484,7 @@ def mask_secret(value: str) -> str:
 
 def config_schema_keys() -> dict[str, list[str]]:
     """Every section's keys, for docs and the example-config test."""
-    schema = SettingsSchema()
+    schema = settings_schema()
     out: dict[str, list[str]] = {}
     for name, fld in schema.fields.items():
         nested = getattr(fld, "inner", fld)

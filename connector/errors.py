@@ -13,6 +13,9 @@
     │   └── SmsRejected             the SMS provider refused the send (Twilio 21xxx): final, never
     │                               retried; ``opted_out`` when the recipient texted STOP (21610)
     ├── MediaUnavailable            an MMS attachment could not (or must not) be fetched; ``reason``
+    ├── WebhookRejected             a webhook the connector will not take: ``status`` 400 / 403
+    │   └── UnreadableInbound       genuine (signed) but unusable as it is: kept and held, never
+    │                               refused
     └── LeaseLost                   a worker tried to ack / fail a job whose lease it lost
 
     ConfigurationError              outside the tree on purpose, so ``except ConnectorError`` in
@@ -140,3 +143,26 @@ class MediaUnavailable(ConnectorError):
         self.reason = reason
         self.url = url
         self.retryable = retryable
+
+
+class WebhookRejected(ConnectorError):
+    """A webhook delivery the connector will not take; the web layer answers ``status``.
+
+    403: no, a wrong or a stale signature; 400: signed, but a field the connector needs is
+    missing or malformed. ``description`` is what the answer says (never a secret).
+    """
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+
+
+class UnreadableInbound(WebhookRejected):
+    """A genuine (signed) text that cannot be routed as it is (a sender that is not a phone
+    number): the provider will not retry, so it is kept and held for an admin, never refused.
+    ``fields`` are what the provider sent; ``message`` is the text as far as it could be read."""
+
+    def __init__(self, description: str, *, message: Any) -> None:
+        super().__init__(200, description)
+        self.message = message

@@ -6,26 +6,38 @@
 - :class:`RateBudget`: the per-account API budget shared by every worker process (DB-backed in
   production); a helpdesk adapter asks it before each call and tells it about each 429.
 
-Webhook parsing and signature checks are module functions of each SMS adapter
-(``adapters.sms.twilio.parse_inbound`` …): the web layer needs them without a client instance.
+Webhooks reach an adapter as a ``connector.webhooks.WebhookRequest`` (no web framework); the
+web layer asks the runtime for the adapter the URL names and answers what the adapter says.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from connector.model import (
     Comment,
+    DeliveryReceipt,
     HelpdeskUser,
+    InboundSms,
     OutboundSms,
     SendResult,
     Ticket,
 )
+from connector.webhooks import WebhookAnswer, WebhookRequest
 
-__all__ = ["Helpdesk", "RateBudget", "SmsProvider"]
+__all__ = ["Helpdesk", "Limit", "RateBudget", "SmsProvider"]
+
+
+@dataclass(frozen=True)
+class Limit:
+    """``calls`` per ``window_seconds``, as a helpdesk counts them for one endpoint class."""
+
+    calls: int
+    window_seconds: float
 
 
 @runtime_checkable
@@ -50,9 +62,31 @@ class RateBudget(Protocol):
 
 @runtime_checkable
 class SmsProvider(Protocol):
-    """An SMS API the outbound side sends through (Twilio first)."""
+    """An SMS provider: its webhooks in, texts out (adapters.sms.base.SmsAdapter implements it)."""
 
-    provider: str
+    @property
+    def name(self) -> str:
+        """The registry key: ``channels[].provider``, the ``/webhooks/sms/<name>`` segment."""
+        ...
+
+    # -- webhooks (no network) ------------------------------------------------------------------
+
+    def inbound(self, request: WebhookRequest) -> InboundSms:
+        """A customer's text, verified, numbers in E.164. Raises WebhookRejected (403 / 400) or
+        UnreadableInbound (genuine but unroutable: keep and hold it)."""
+        ...
+
+    def status(self, request: WebhookRequest) -> DeliveryReceipt:
+        """A delivery receipt, verified (403) and parsed (400)."""
+        ...
+
+    @property
+    def inbound_answer(self) -> WebhookAnswer: ...
+
+    @property
+    def status_answer(self) -> WebhookAnswer: ...
+
+    # -- the API --------------------------------------------------------------------------------
 
     def send(self, msg: OutboundSms) -> SendResult:
         """Send one text. Raises SmsRejected (final), RateLimited or TransientError (ambiguous)."""
@@ -72,6 +106,36 @@ class SmsProvider(Protocol):
     ) -> tuple[bytes, str]:
         """An inbound attachment's bytes and content type; MediaUnavailable when it cannot be."""
         ...
+
+    # -- what the pipeline reads ----------------------------------------------------------------
+
+    @property
+    def answers_keywords(self) -> bool:
+        """The provider itself answers STOP / START / HELP (the connector sends nothing)."""
+        ...
+
+    @property
+    def media_max_bytes(self) -> int: ...
+
+    @property
+    def media_content_types(self) -> tuple[str, ...]: ...
+
+    @property
+    def status_path(self) -> str:
+        """The path its delivery receipts arrive at (``StatusCallback``)."""
+        ...
+
+    def key_material(self) -> str | None: ...
+
+    def keyword_hint(self, fields: Mapping[str, Any]) -> str | None:
+        """stop / start / help when the provider's own fields say so."""
+        ...
+
+    def describe_error(self, code: int | str | None) -> str: ...
+
+    def error_kind(self, code: int | str | None) -> str: ...
+
+    def status_rank(self, status: str | None) -> int: ...
 
 
 @runtime_checkable

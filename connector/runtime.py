@@ -1,4 +1,6 @@
-"""What one connector process holds: settings, the database, the queue and the worker wake-up.
+"""What one connector process holds: settings, the database, the queue, the worker wake-up, and
+the adapters built from the registries (``adapters.helpdesk.HELPDESKS`` by ``helpdesk.kind``,
+``adapters.sms.PROVIDERS`` by each channel's ``provider``), typed as the ports the pipeline uses.
 
 Built once from validated settings and shared by the web app, the queue worker and the CLI, so a
 web request that enqueues can wake the worker at once (a thread here, or ``serve``'s worker
@@ -14,21 +16,27 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, text
 
-from connector.config import Settings
+from adapters.helpdesk import HELPDESKS
+from adapters.sms import PROVIDERS
+from connector.clock import Clock, SystemClock
+from connector.config import ChannelSettings, Settings
+from connector.errors import ConfigurationError
 from connector.jobs.queue import Queue
 from connector.jobs.wakeup import Wake
 from connector.store import checkpoint, is_sqlite, make_engine, reading, schema
 
 if TYPE_CHECKING:
-    from adapters.helpdesk.zendesk import ZendeskClient
-    from adapters.sms.twilio import TwilioClient
     from connector.jobs.worker import Worker
+    from connector.ports import Helpdesk, SmsProvider
     from mappings.policy import Policy
 
 
 class Runtime:
-    def __init__(self, settings: Settings, *, engine: Engine | None = None) -> None:
+    def __init__(self, settings: Settings, *, engine: Engine | None = None,
+                 clock: Clock | None = None) -> None:
         self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self._sms: dict[str, SmsProvider] = {}
         self.engine = engine or make_engine(settings.database.url,
                                             pool_size=settings.database.pool_size)
         self.queue = Queue(
@@ -69,24 +77,46 @@ class Runtime:
         return load_policy(self.settings.policy.pack or None)
 
     @cached_property
-    def helpdesk(self) -> ZendeskClient:
-        """The helpdesk client of the worker (one per process; web requests never use it)."""
-        from adapters.helpdesk.zendesk import ZendeskClient
-        from connector.store.ratelimit import zendesk_budget
+    def helpdesk(self) -> Helpdesk:
+        """The helpdesk of the worker (one per process; web requests never call it)."""
+        kind = self.settings.helpdesk.kind
+        adapter = HELPDESKS[kind]  # the config accepted only registered kinds
+        section = self.settings.section(kind)
+        self.settings.require(*(f"{kind}.{key}" for key in adapter.required_for_api))
+        account, limits, keyed = adapter.rate_limits(section)
+        from connector.store.ratelimit import DbRateBudget
 
-        zd = self.settings.zendesk
-        self.settings.require("zendesk.email", "zendesk.api_token")
-        return ZendeskClient(zd.effective_base_url, zd.email, zd.api_token, timeout=zd.timeout,
-                             budget=zendesk_budget(self.engine, zd))
+        budget = DbRateBudget(self.engine, account, limits, keyed_limits=keyed,
+                              clock=self.clock.now) if limits or keyed else None
+        helpdesk: Helpdesk = adapter.from_settings(section, budget=budget)
+        return helpdesk
 
-    @cached_property
-    def sms(self) -> TwilioClient:
-        from adapters.sms.twilio import TwilioClient
+    def sms(self, provider: str) -> SmsProvider:
+        """The adapter of a registered SMS provider (verifying its webhooks needs no more)."""
+        adapter = self._sms.get(provider)
+        if adapter is None:
+            cls = PROVIDERS.get(provider)
+            if cls is None:
+                raise ConfigurationError(f"{provider!r} is not a registered SMS provider",
+                                         errors={"channels.provider": "not registered"})
+            adapter = cls.from_settings(self.settings.section(provider))
+            self._sms[provider] = adapter
+        return adapter
 
-        tw = self.settings.twilio
-        self.settings.require("twilio.account_sid", "twilio.auth_token")
-        return TwilioClient(tw.account_sid, tw.auth_token, base_url=tw.base_url,
-                            timeout=tw.timeout)
+    @property
+    def sms_names(self) -> list[str]:
+        """The registered SMS providers, the channels' own first."""
+        used = sorted({c.provider for c in self.settings.channels})
+        return used + sorted(set(PROVIDERS) - set(used))
+
+    def sms_sender(self, channel: ChannelSettings) -> SmsProvider:
+        """The adapter that sends for ``channel``; refuses to start without its credentials."""
+        self.settings.require(*(f"{channel.provider}.{key}"
+                                for key in PROVIDERS[channel.provider].required_for_api))
+        return self.sms(channel.provider)
+
+    def channel(self, channel_key: str) -> ChannelSettings | None:
+        return next((c for c in self.settings.channels if c.key == channel_key), None)
 
     def public_url(self, path: str) -> str:
         return self.settings.server.public_url.rstrip("/") + path

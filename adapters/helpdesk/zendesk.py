@@ -17,12 +17,21 @@ Traps (../shared/docs/reference/zendesk.md): ``tags`` on update replaces every t
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from marshmallow import fields as mf
+from marshmallow import validate
 
+from adapters.helpdesk.base import HelpdeskAdapter
 from adapters.http import (
     CallCounter,
     decode_body,
@@ -31,17 +40,20 @@ from adapters.http import (
     parse_retry_after,
     send,
 )
+from connector.config_fields import Section
 from connector.errors import (
     ExternalServiceError,
     RateLimited,
     StaleUpdate,
     TicketClosed,
     TransientError,
+    WebhookRejected,
 )
 from connector.model import Comment, HelpdeskUser, Ticket
-from connector.ports import RateBudget
+from connector.ports import Limit, RateBudget
+from connector.webhooks import WebhookRequest
 
-__all__ = ["ZendeskClient"]
+__all__ = ["ZendeskClient", "verify_zendesk"]
 
 PROVIDER = "zendesk"
 SMS_EXTERNAL_ID_PREFIX = "sms:"
@@ -54,10 +66,93 @@ MAX_PAGES = 100
 PAGE_SIZE = 100
 
 
-class ZendeskClient:
+SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
+TIMESTAMP_HEADER = "X-Zendesk-Webhook-Signature-Timestamp"
+
+
+@dataclass(frozen=True)
+class ZendeskSettings:
+    subdomain: str = ""
+    email: str = ""
+    api_token: str = ""
+    base_url: str = ""
+    webhook_secret: str = ""
+    timeout: float = 10.0
+    requests_per_minute: int = 200
+    ticket_updates_per_minute: int = 100
+    updates_per_ticket_per_10_minutes: int = 30
+
+    @property
+    def effective_base_url(self) -> str:
+        return (self.base_url or f"https://{self.subdomain}.zendesk.com").rstrip("/")
+
+
+class ZendeskSchema(Section):
+    settings_class = ZendeskSettings
+    subdomain = mf.String(validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]*$",
+                                                   error="not a Zendesk subdomain (e.g. acme)"))
+    email = mf.String()
+    api_token = mf.String()
+    base_url = mf.String(validate=validate.Regexp(r"^(https?://\S+)?$", error="not a URL"))
+    webhook_secret = mf.String()
+    timeout = mf.Float(validate=validate.Range(0.1, 120))
+    requests_per_minute = mf.Integer(validate=validate.Range(1, 100000))
+    ticket_updates_per_minute = mf.Integer(validate=validate.Range(1, 100000))
+    updates_per_ticket_per_10_minutes = mf.Integer(validate=validate.Range(1, 100000))
+
+
+class ZendeskClient(HelpdeskAdapter):
     """One Zendesk account. Not thread-safe for ``calls`` accuracy; one client per worker."""
 
-    provider = "zendesk"
+    kind = PROVIDER
+    provider = PROVIDER
+    settings_schema = ZendeskSchema
+    secret_keys = frozenset({"api_token", "webhook_secret"})
+    required_for_api = ("email", "api_token")
+
+    @classmethod
+    def check_settings(cls, settings: ZendeskSettings) -> dict[str, str]:
+        if not settings.subdomain and not settings.base_url:
+            return {"subdomain": "missing"}  # a base_url alone (proxy, sandbox) is enough
+        return {}
+
+    @classmethod
+    def rate_limits(cls, settings: ZendeskSettings) -> tuple[str, dict[str, Limit],
+                                                             dict[str, Limit]]:
+        """Per account per minute, and Update Ticket: 100 per minute per account and 30 per
+        ticket per 10 minutes (https://developer.zendesk.com/api-reference/introduction/rate-limits/)."""
+        return (
+            f"zendesk:{settings.subdomain or settings.base_url}",
+            {"account": Limit(settings.requests_per_minute, 60.0),
+             "ticket_update": Limit(settings.ticket_updates_per_minute, 60.0)},
+            {"ticket_update": Limit(settings.updates_per_ticket_per_10_minutes, 600.0)},
+        )
+
+    @classmethod
+    def from_settings(cls, settings: ZendeskSettings, *,
+                      budget: RateBudget | None = None) -> ZendeskClient:
+        return cls(settings.effective_base_url, settings.email, settings.api_token,
+                   timeout=settings.timeout, budget=budget)
+
+    @classmethod
+    def verify_webhook(cls, request: WebhookRequest, secret: str) -> bool:
+        return verify_zendesk(secret, request.header(TIMESTAMP_HEADER), request.body,
+                              request.header(SIGNATURE_HEADER))
+
+    @classmethod
+    def webhook_ticket_id(cls, request: WebhookRequest) -> int:
+        """The ``{"ticket_id": "123"}`` the trigger ``policy apply`` installs sends."""
+        try:
+            payload = json.loads(request.body)
+        except (UnicodeDecodeError, ValueError):
+            raise WebhookRejected(400, "body is not JSON") from None
+        value = payload.get("ticket_id") if isinstance(payload, dict) else None
+        if isinstance(value, bool) or value is None:
+            raise WebhookRejected(400, "ticket_id missing")
+        text = str(value).strip()
+        if not text.isdigit() or int(text) <= 0:
+            raise WebhookRejected(400, "ticket_id is not a ticket id")
+        return int(text)
 
     def __init__(
         self,
@@ -565,3 +660,46 @@ def _comment(raw: Mapping[str, Any], users: Mapping[int, HelpdeskUser]) -> Comme
         attachments=tuple(raw.get("attachments") or ()),
         author_role=author.role if author else None,
     )
+
+
+# ---------------------------------------------------------------------- webhook signatures
+
+
+def zendesk_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """base64(HMAC-SHA256(signing secret, timestamp header + raw body)), no separator.
+    https://developer.zendesk.com/documentation/webhooks/verifying/"""
+    mac = hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256)
+    return base64.b64encode(mac.digest()).decode()
+
+
+def _parse_timestamp(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def verify_zendesk(
+    secret: str,
+    timestamp: str | None,
+    body: bytes,
+    signature: str | None,
+    *,
+    now: datetime | None = None,
+    tolerance: timedelta = timedelta(minutes=5),
+) -> bool:
+    """True for a genuine signature whose timestamp lies within ``tolerance`` of ``now``.
+
+    Zendesk signs no nonce, so the timestamp window is what stops a captured delivery from being
+    replayed later (the docs leave the window to the receiver).
+    """
+    if not secret or not timestamp or not signature:
+        return False
+    sent = _parse_timestamp(timestamp)
+    if sent is None:
+        return False
+    now = now or datetime.now(UTC)
+    if abs(now - sent) > tolerance:
+        return False
+    return hmac.compare_digest(zendesk_signature(secret, timestamp, body), signature)

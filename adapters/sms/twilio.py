@@ -1,9 +1,10 @@
 """Twilio Programmable Messaging: send, reconcile, fetch MMS media, and read Twilio's webhooks.
 
-Sending and media go through :class:`TwilioClient` (plain ``requests``; the official SDK stays a
-test-only dependency that cross-checks the signature code). Webhook parsing and verification are
-module functions because the web layer needs them without a client:
-:func:`verify_webhook`, :func:`parse_inbound`, :func:`parse_status`.
+:class:`TwilioClient` is the registered adapter (``adapters.sms.PROVIDERS["twilio"]``): the
+constants :class:`~adapters.sms.base.SmsAdapter` asks for (error table, status ranks, the empty
+TwiML answer, the ``[twilio]`` config section) plus send / reconcile / media over plain
+``requests`` (the official SDK stays a test-only dependency that cross-checks the signature code),
+and the webhook functions :func:`verify_webhook`, :func:`parse_inbound`, :func:`parse_status`.
 
 Errors at the boundary: HTTP 400 with a Twilio code → SmsRejected (final; 21610 = opted out),
 429 → RateLimited, 5xx / timeouts / resets → TransientError (the text may have gone: reconcile
@@ -12,12 +13,20 @@ with :meth:`TwilioClient.find_sent` before sending again).
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from marshmallow import fields as mf
+from marshmallow import validate
 
 from adapters.http import (
     CallCounter,
@@ -28,23 +37,25 @@ from adapters.http import (
     same_origin,
     send,
 )
-from connector import signatures
+from adapters.sms.base import (
+    DEFAULT_STATUS_RANKS,
+    ERROR_OPT_OUT,
+    ErrorInfo,
+    SmsAdapter,
+)
+from connector.config_fields import Section, url_field
 from connector.errors import (
     ExternalServiceError,
     MediaUnavailable,
     RateLimited,
     SmsRejected,
     TransientError,
+    WebhookRejected,
 )
 from connector.model import (
-    STATUS_ACCEPTED,
-    STATUS_DELIVERED,
-    STATUS_FAILED,
-    STATUS_QUEUED,
-    STATUS_READ,
-    STATUS_SENDING,
-    STATUS_SENT,
-    STATUS_UNDELIVERED,
+    KEYWORD_HELP,
+    KEYWORD_START,
+    KEYWORD_STOP,
     STATUS_UNKNOWN,
     DeliveryReceipt,
     InboundSms,
@@ -53,9 +64,11 @@ from connector.model import (
     SendResult,
 )
 from connector.text.phones import normalize_phone
+from connector.webhooks import WebhookAnswer, WebhookRequest
 
 __all__ = [
     "TwilioClient",
+    "TwilioSettings",
     "describe_error",
     "parse_inbound",
     "parse_status",
@@ -65,7 +78,6 @@ __all__ = [
 
 PROVIDER = "twilio"
 API_VERSION = "2010-04-01"
-OPT_OUT_CODE = 21610
 MAX_MEDIA = 10  # Twilio sends at most 10 media per MMS
 # Messages newest first; a reconciliation looks back this many pages at most.
 RECONCILE_PAGES = 3
@@ -75,36 +87,77 @@ SIGNATURE_HEADER = "X-Twilio-Signature"
 SIGNATURE_SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
 
 # Plain-words meanings for the agent's note (https://www.twilio.com/docs/api/errors/<code>).
-_ERRORS: dict[int, str] = {
-    21211: "the phone number is not valid, so the text could not be sent",
-    21408: "texting this country is not enabled on the account",
-    21610: "the customer has unsubscribed (texted STOP); they must text START to receive texts",
-    21614: "the number is not a mobile number and cannot receive texts",
-    21617: "the message is longer than 1,600 characters",
-    30003: "the customer's phone is unreachable (switched off or out of coverage)",
-    30004: "the message was blocked (the customer or their carrier blocks texts from us)",
-    30005: "the number is unknown to the carrier or no longer in service",
-    30006: "the number is a landline or its carrier cannot receive texts",
-    30007: "the carrier filtered the message as spam or unwanted content",
-    30008: "the carrier reported an unknown delivery error",
-    30034: "the sending number is not registered for US A2P 10DLC texting",
+ERRORS: dict[str, ErrorInfo] = {
+    "21211": ErrorInfo("the phone number is not valid, so the text could not be sent"),
+    "21408": ErrorInfo("texting this country is not enabled on the account"),
+    "21610": ErrorInfo("the customer has unsubscribed (texted STOP); they must text START to "
+                       "receive texts", ERROR_OPT_OUT),
+    "21614": ErrorInfo("the number is not a mobile number and cannot receive texts"),
+    "21617": ErrorInfo("the message is longer than 1,600 characters"),
+    "30003": ErrorInfo("the customer's phone is unreachable (switched off or out of coverage)"),
+    "30004": ErrorInfo("the message was blocked (the customer or their carrier blocks texts from "
+                       "us)"),
+    "30005": ErrorInfo("the number is unknown to the carrier or no longer in service"),
+    "30006": ErrorInfo("the number is a landline or its carrier cannot receive texts"),
+    "30007": ErrorInfo("the carrier filtered the message as spam or unwanted content"),
+    "30008": ErrorInfo("the carrier reported an unknown delivery error"),
+    "30034": ErrorInfo("the sending number is not registered for US A2P 10DLC texting"),
 }
 
-# Statuses only move forward (callbacks repeat and arrive out of order).
+# Statuses only move forward (callbacks repeat and arrive out of order); Twilio's own words on
+# top of the shared order.
 # https://www.twilio.com/docs/messaging/api/message-resource#message-status-values
-_RANKS: dict[str, int] = {
-    STATUS_UNKNOWN: 0,
-    STATUS_ACCEPTED: 1,
-    "scheduled": 1,
-    STATUS_QUEUED: 2,
-    STATUS_SENDING: 3,
-    STATUS_SENT: 4,
-    STATUS_DELIVERED: 5,
-    STATUS_UNDELIVERED: 5,
-    STATUS_FAILED: 5,
-    "canceled": 5,
-    STATUS_READ: 6,
-}
+RANKS: dict[str, int] = {**DEFAULT_STATUS_RANKS, "scheduled": 1, "canceled": 5}
+
+# Twilio Advanced Opt-Out's OptOutType → the core's keyword.
+# https://www.twilio.com/docs/messaging/tutorials/advanced-opt-out
+_OPT_OUT_TYPES = {"STOP": KEYWORD_STOP, "START": KEYWORD_START, "HELP": KEYWORD_HELP}
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+# ---------------------------------------------------------------------- the [twilio] section
+
+
+@dataclass(frozen=True)
+class TwilioSettings:
+    account_sid: str = ""
+    auth_token: str = ""
+    base_url: str = "https://api.twilio.com"
+    webhook_signing_secret: str = ""
+    opt_out_handling: str = "twilio"
+    timeout: float = 10.0
+    media_max_bytes: int = 5 * 1024 * 1024
+    media_content_types: tuple[str, ...] = (
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/webp",
+        "image/heic",
+        "application/pdf",
+        "audio/amr",
+        "audio/mpeg",
+        "video/mp4",
+        "video/3gpp",
+        "text/vcard",
+        "text/x-vcard",
+    )
+
+
+class TwilioSchema(Section):
+    settings_class = TwilioSettings
+    account_sid = mf.String(validate=validate.Regexp(r"^(AC[0-9a-fA-F]{32})?$",
+                                                     error="not a Twilio Account SID (AC…)"))
+    auth_token = mf.String()
+    base_url = url_field()
+    webhook_signing_secret = mf.String()
+    opt_out_handling = mf.String(validate=validate.OneOf(["twilio", "connector"]))
+    timeout = mf.Float(validate=validate.Range(0.1, 120))
+    media_max_bytes = mf.Integer(validate=validate.Range(1, 100 * 1024 * 1024))
+    media_content_types = mf.List(mf.String())
+
+
+_MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 
 
 def describe_error(code: int | str | None) -> str:
@@ -113,7 +166,8 @@ def describe_error(code: int | str | None) -> str:
         number = int(str(code).strip())
     except (TypeError, ValueError):
         return "the text could not be delivered (no error code given)"
-    return _ERRORS.get(number, f"the text could not be delivered (Twilio error {number})")
+    info = ERRORS.get(str(number))
+    return info.words if info else f"the text could not be delivered (Twilio error {number})"
 
 
 def status_rank(status: str | None) -> int:
@@ -122,13 +176,23 @@ def status_rank(status: str | None) -> int:
     queued < sending < sent < delivered / undelivered / failed (final, equal) < read.
     Unknown statuses rank 0 so they never overwrite a known one.
     """
-    return _RANKS.get((status or "").strip().lower(), 0)
+    return RANKS.get((status or "").strip().lower(), 0)
 
 
-class TwilioClient:
+class TwilioClient(SmsAdapter):
     """Messages API of one Twilio account (any edge, region or sandbox via ``base_url``)."""
 
-    provider = "twilio"
+    name = PROVIDER
+    provider = PROVIDER
+    settings_schema = TwilioSchema
+    secret_keys = frozenset({"auth_token", "webhook_signing_secret"})
+    required_for_api = ("account_sid", "auth_token")
+    errors = ERRORS
+    status_ranks = RANKS
+    # Twilio sends a reply for any TwiML in the answer; an empty <Response/> sends nothing.
+    # https://www.twilio.com/docs/messaging/twiml
+    inbound_answer = WebhookAnswer(EMPTY_TWIML, "text/xml")
+    status_answer = WebhookAnswer("", "text/plain", 204)
 
     def __init__(
         self,
@@ -138,7 +202,11 @@ class TwilioClient:
         base_url: str = "https://api.twilio.com",
         timeout: float = 10.0,
         session: requests.Session | None = None,
+        settings: TwilioSettings | None = None,
     ) -> None:
+        super().__init__(settings or TwilioSettings(account_sid=account_sid,
+                                                    auth_token=auth_token, base_url=base_url,
+                                                    timeout=timeout))
         self.account_sid = account_sid
         self._auth = (account_sid, auth_token)
         self.base_url = base_url.rstrip("/")
@@ -146,6 +214,57 @@ class TwilioClient:
         self.session = make_session(session)
         self.calls = CallCounter()
         self._messages_url = f"{self.base_url}/{API_VERSION}/Accounts/{account_sid}/Messages.json"
+
+    @classmethod
+    def from_settings(cls, settings: TwilioSettings) -> TwilioClient:
+        return cls(settings.account_sid, settings.auth_token, base_url=settings.base_url,
+                   timeout=settings.timeout, settings=settings)
+
+    @classmethod
+    def check_channel(cls, channel: Any) -> dict[str, str]:
+        sid = getattr(channel, "messaging_service_sid", None)
+        if sid and not _MESSAGING_SERVICE_SID.match(sid):
+            return {"messaging_service_sid": "not a Messaging Service SID (MG…)"}
+        return {}
+
+    # ------------------------------------------------------------------ webhooks
+
+    def verify(self, request: WebhookRequest) -> bool:
+        if not request.header(SIGNATURE_HEADER):
+            return False  # refused before the body is even read
+        form = request.form()
+        return verify_webhook(request.url, form, request.headers,
+                              auth_token=self.settings.auth_token,
+                              signing_secret=self.settings.webhook_signing_secret or None)
+
+    def parse_inbound(self, request: WebhookRequest) -> InboundSms:
+        fields = {name: values[0] for name, values in request.form().items()}
+        missing = [name for name in ("MessageSid", "From", "To") if not _optional(fields, name)]
+        if missing:
+            raise WebhookRejected(400, f"missing field(s): {', '.join(missing)}")
+        try:
+            return parse_inbound(fields, normalize=False)
+        except ValueError as exc:
+            raise WebhookRejected(400, str(exc)) from None
+
+    def parse_status(self, request: WebhookRequest) -> DeliveryReceipt:
+        fields = {name: values[0] for name, values in request.form().items()}
+        try:
+            return parse_status(fields)
+        except ValueError as exc:
+            raise WebhookRejected(400, str(exc)) from None
+
+    @property
+    def answers_keywords(self) -> bool:
+        # "connector": Twilio's default STOP/HELP handling is off on the account.
+        return bool(self.settings.opt_out_handling != "connector")
+
+    def key_material(self) -> str | None:
+        return self.settings.auth_token or None
+
+    def keyword_hint(self, fields: Mapping[str, Any]) -> str | None:
+        value = fields.get("OptOutType")
+        return _OPT_OUT_TYPES.get(str(value).strip().upper()) if value else None
 
     # ------------------------------------------------------------------ send
 
@@ -284,7 +403,7 @@ def _raise(name: str, response: requests.Response, body: Any) -> None:
             status=status,
             code=code,
             response=body,
-            opted_out=code == OPT_OUT_CODE,
+            opted_out=getattr(ERRORS.get(str(code)), "kind", None) == ERROR_OPT_OUT,
         )
     raise ExternalServiceError(
         f"{label}: {twilio_message}".rstrip(": "),
@@ -367,19 +486,72 @@ def verify_webhook(
     signature = _header(headers, SIGNATURE_HEADER)
     if not signature:
         return False
-    settings = signatures.parse_twilio_signature_settings(
-        _header(headers, SIGNATURE_SETTINGS_HEADER)
-    )
+    settings = _signature_settings(_header(headers, SIGNATURE_SETTINGS_HEADER))
     algorithm = settings.get("algorithm", "HMAC_SHA1").strip().upper()
     params = _form_lists(form)
     if algorithm == "HMAC_SHA1":
-        return signatures.verify_twilio(auth_token, url, params, signature, algorithm="sha1")
+        return _verify_signature(auth_token, url, params, signature, algorithm="sha1")
     if algorithm == "HMAC_SHA256":
         # No secret configured: refuse rather than guess (the auth token does not sign these).
         if not signing_secret:
             return False
-        return signatures.verify_twilio(signing_secret, url, params, signature, algorithm="sha256")
+        return _verify_signature(signing_secret, url, params, signature, algorithm="sha256")
     return False  # an algorithm this code does not know
+
+
+def signature(key: str, url: str, params: Mapping[str, str | Iterable[str]] | None,
+              *, algorithm: str = "sha1") -> str:
+    """base64(HMAC(key, URL + each field's name and value, sorted by name and, for a repeated
+    name, by value; duplicates count once)), as twilio-python's RequestValidator computes it.
+    https://www.twilio.com/docs/usage/security#validating-requests"""
+    parts = [url]
+    for name in sorted(params or {}):
+        raw = (params or {})[name]
+        values = [raw] if isinstance(raw, str) else list(raw)
+        parts.extend(name + value for value in sorted(set(values)))
+    digest = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}[algorithm]
+    return base64.b64encode(hmac.new(key.encode(), "".join(parts).encode(), digest).digest()
+                            ).decode()
+
+
+def url_variants(url: str) -> list[str]:
+    """The URL as configured, plus the same with the default port added or removed.
+
+    Twilio signs whatever URL it called, and some of its edges add ``:443`` to https URLs; the
+    official validator accepts both forms.
+    """
+    split = urlsplit(url)
+    default = {"https": 443, "http": 80}.get(split.scheme)
+    host = split.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    userinfo = split.netloc.rpartition("@")[0]
+    prefix = f"{userinfo}@" if userinfo else ""
+    variants = [url]
+    if split.port is None and default is not None:
+        variants.append(urlunsplit(split._replace(netloc=f"{prefix}{host}:{default}")))
+    elif split.port == default:
+        variants.append(urlunsplit(split._replace(netloc=f"{prefix}{host}")))
+    return variants
+
+
+def _verify_signature(key: str, url: str, params: Mapping[str, str | Iterable[str]] | None,
+                      given: str | None, *, algorithm: str = "sha1") -> bool:
+    """True when ``given`` matches for ``url`` with or without its default port."""
+    if not given or not key:
+        return False
+    return any(hmac.compare_digest(signature(key, candidate, params, algorithm=algorithm), given)
+               for candidate in url_variants(url))
+
+
+def _signature_settings(header: str | None) -> dict[str, str]:
+    """``key=abc,algorithm=HMAC_SHA256`` → ``{"key": "abc", "algorithm": "HMAC_SHA256"}``."""
+    settings: dict[str, str] = {}
+    for item in (header or "").split(","):
+        name, sep, value = item.strip().partition("=")
+        if sep:
+            settings[name.strip().lower()] = value.strip()
+    return settings
 
 
 def _phone_or_raw(value: str, default_region: str | None) -> str:
@@ -396,7 +568,8 @@ def _optional(form: Mapping[str, str], name: str) -> str | None:
     return value.strip() if value and value.strip() else None
 
 
-def parse_inbound(form: Mapping[str, str], *, default_region: str | None = None) -> InboundSms:
+def parse_inbound(form: Mapping[str, str], *, default_region: str | None = None,
+                  normalize: bool = True) -> InboundSms:
     """A Twilio inbound SMS / MMS webhook form as an :class:`InboundSms`.
 
     Raises ValueError when a required field is missing or malformed (the web layer answers 400).
@@ -409,7 +582,8 @@ def parse_inbound(form: Mapping[str, str], *, default_region: str | None = None)
     raw_from, raw_to = _optional(form, "From"), _optional(form, "To")
     if not raw_from or not raw_to:
         raise ValueError("From and To are required")
-    from_number = normalize_phone(raw_from, default_region)
+    # The adapter's fixed path (SmsAdapter.inbound) normalizes and holds what it cannot read.
+    from_number = normalize_phone(raw_from, default_region) if normalize else raw_from
     num_media = _int(form, "NumMedia") or 0
     if num_media < 0:
         raise ValueError("NumMedia is negative")
@@ -423,7 +597,7 @@ def parse_inbound(form: Mapping[str, str], *, default_region: str | None = None)
         provider=PROVIDER,
         provider_message_id=sid,
         from_number=from_number,
-        to_number=_phone_or_raw(raw_to, default_region),
+        to_number=_phone_or_raw(raw_to, default_region) if normalize else raw_to,
         body=form.get("Body") or "",
         media=tuple(media),
         messaging_service_id=_optional(form, "MessagingServiceSid"),

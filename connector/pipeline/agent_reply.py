@@ -30,9 +30,6 @@ An attachment that cannot be sent (type, size, more than 10) is listed in one pr
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 import secrets
 import time
@@ -44,10 +41,11 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, delete, func, select
 
-from connector.config import ChannelSettings, Settings
-from connector.errors import ConfigurationError, MediaUnavailable, PermanentError, TicketClosed
+from connector.config import ChannelSettings
+from connector.errors import MediaUnavailable, PermanentError, TicketClosed
 from connector.jobs.queue import Job
 from connector.model import Comment, iso_epoch
+from connector.pipeline.media_links import MEDIA_PATH, media_key, media_token
 from connector.pipeline.notes import PREFIX as NOTE_PREFIX
 from connector.pipeline.outbox import queue_sms
 from connector.store import conversations, insert_ignore, media_blobs, messages, outbound, reading
@@ -56,6 +54,7 @@ from connector.sync.policy import kv_get, kv_set
 from connector.text.sms_text import render_reply
 
 if TYPE_CHECKING:
+    from connector.ports import SmsProvider
     from connector.runtime import Runtime
 
 log = logging.getLogger("sms_connector.outbound")
@@ -68,7 +67,6 @@ API_USER_KEY = "zendesk.api_user_id"
 # for skew; it is far shorter than any history worth keeping out.
 CLOCK_SKEW = 120.0
 MAX_MEDIA = 10  # https://www.twilio.com/docs/errors/21623
-MEDIA_PATH = "/media/"
 MAX_REDIRECTS = 3
 
 
@@ -81,41 +79,6 @@ def handlers(runtime: Runtime) -> dict[str, Callable[[Job], None]]:
         STATUS_JOB: partial(handle_status, runtime),
         NOTE_JOB: partial(handle_note, runtime),
     }
-
-
-# ---------------------------------------------------------------------- media tokens
-
-
-def media_key(settings: Settings) -> bytes:
-    """``server.media_signing_key``, else a key derived from the Twilio auth token."""
-    if settings.server.media_signing_key:
-        return settings.server.media_signing_key.encode()
-    if not settings.twilio.auth_token:
-        raise ConfigurationError("server.media_signing_key: missing (or set twilio.auth_token)")
-    return hmac.new(settings.twilio.auth_token.encode(), b"sms-connector media url",
-                    hashlib.sha256).digest()
-
-
-def _mac(key: bytes, message: str) -> str:
-    digest = hmac.new(key, message.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest[:24]).decode().rstrip("=")
-
-
-def media_token(key: bytes, blob_key: str, expires: int) -> str:
-    return f"{blob_key}.{expires}.{_mac(key, f'{blob_key}.{expires}')}"
-
-
-def check_media_token(key: bytes, token: str, *, now: float | None = None) -> tuple[str, str]:
-    """``("ok", blob_key)``, ``("forged", "")``, ``("expired", "")`` or ``("malformed", "")``."""
-    parts = token.split(".")
-    if len(parts) != 3 or not parts[1].isdigit() or not parts[0].isalnum():
-        return "malformed", ""
-    blob_key, expires, mac = parts
-    if not hmac.compare_digest(_mac(key, f"{blob_key}.{expires}"), mac):
-        return "forged", ""
-    if int(expires) < (time.time() if now is None else now):
-        return "expired", ""
-    return "ok", blob_key
 
 
 # ---------------------------------------------------------------------- the job
@@ -188,7 +151,8 @@ def handle_outbound(runtime: Runtime, job: Job) -> None:
     todo = [c for c in picked if str(c.id) not in done]
     if not todo:
         return
-    plans = [(c, *_prepare(runtime, ticket_id, c, skip_media=opted_out)) for c in todo]
+    sms = runtime.sms(conversation.channel.provider)
+    plans = [(c, *_prepare(runtime, ticket_id, c, sms, skip_media=opted_out)) for c in todo]
     now = time.time()
     queued = 0
     with runtime.engine.begin() as conn:
@@ -233,7 +197,7 @@ def _api_user_id(runtime: Runtime) -> int:
     return int(user_id)
 
 
-def _prepare(runtime: Runtime, ticket_id: int, comment: Comment,
+def _prepare(runtime: Runtime, ticket_id: int, comment: Comment, sms: SmsProvider,
              *, skip_media: bool) -> tuple[list[str], list[Attachment]]:
     """The bodies to send and the attachments copied; unsendable attachments are noted."""
     if comment.html_body:
@@ -250,7 +214,7 @@ def _prepare(runtime: Runtime, ticket_id: int, comment: Comment,
             problems.append(f"{name}: a text carries at most {MAX_MEDIA} attachments")
             continue
         try:
-            attachments.append(_download(runtime, raw, name))
+            attachments.append(_download(runtime, raw, name, sms))
         except MediaUnavailable as exc:
             if exc.retryable:
                 raise
@@ -260,23 +224,24 @@ def _prepare(runtime: Runtime, ticket_id: int, comment: Comment,
     return bodies, attachments
 
 
-def _download(runtime: Runtime, raw: dict[str, Any], name: str) -> Attachment:
-    """Copy one Zendesk attachment: credentials only on the Zendesk host, redirects without."""
-    tw = runtime.settings.twilio
+def _download(runtime: Runtime, raw: dict[str, Any], name: str,
+              sms: SmsProvider) -> Attachment:
+    """Copy one Zendesk attachment (within what ``sms`` can send by MMS): credentials only on
+    the Zendesk host, redirects without."""
     content_type = str(raw.get("content_type") or "").split(";")[0].strip().lower()
-    allowed = {t.lower() for t in tw.media_content_types}
+    allowed = {t.lower() for t in sms.media_content_types}
     if content_type not in allowed:
         raise MediaUnavailable(f"type {content_type or 'unknown'} cannot be sent by MMS",
                                reason="content_type")
     size = raw.get("size")
-    if isinstance(size, int) and size > tw.media_max_bytes:
-        raise MediaUnavailable(f"{size} bytes is over the {tw.media_max_bytes} byte limit",
+    if isinstance(size, int) and size > sms.media_max_bytes:
+        raise MediaUnavailable(f"{size} bytes is over the {sms.media_max_bytes} byte limit",
                                reason="too_large")
     url = str(raw.get("content_url") or raw.get("mapped_content_url") or "")
     if urlsplit(url).scheme not in ("http", "https"):
         raise MediaUnavailable("no content URL", reason="no_url")
     content, content_type = runtime.helpdesk.download_attachment(
-        url, max_bytes=tw.media_max_bytes, allowed_types=tw.media_content_types)
+        url, max_bytes=sms.media_max_bytes, allowed_types=sms.media_content_types)
     return Attachment(name, content_type, content)
 
 
@@ -315,9 +280,7 @@ def _queue_comment(runtime: Runtime, conn: Connection, conversation: Conversatio
     for part, body in enumerate(bodies, start=1):
         outbound_id = queue_sms(
             conn, source=SOURCE, source_id=str(comment.id), part=part,
-            to_number=conversation.phone, body=body,
-            from_number=conversation.channel.number,
-            messaging_service_sid=conversation.channel.messaging_service_sid,
+            to_number=conversation.phone, body=body, channel=conversation.channel,
             conversation_id=conversation.id, ticket_id=ticket_id,
             media_urls=media_urls if part == 1 else (),
             max_attempts=runtime.settings.queue.max_attempts, now=now,
@@ -330,7 +293,7 @@ def _store_media(runtime: Runtime, conn: Connection, comment_id: int,
                  attachments: list[Attachment], now: float) -> list[str]:
     if not attachments:
         return []
-    key = media_key(runtime.settings)
+    key = media_key(runtime)
     expires = int(now + runtime.settings.server.media_url_ttl)
     urls = []
     for position, attachment in enumerate(attachments, start=1):

@@ -35,14 +35,16 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select, update
 
+from connector.config import ChannelSettings
 from connector.errors import MediaUnavailable, PermanentError, StaleUpdate, TicketClosed
 from connector.jobs.queue import Job, enqueue
 from connector.model import KEYWORD_HELP, KEYWORD_START, KEYWORD_STOP, Ticket, Triage, iso_epoch
 from connector.pipeline.outbox import queue_sms
+from connector.pipeline.receive import conversation_key
 from connector.store import conversations, helpdesk_users, insert_ignore, messages, reading
 from connector.store.optouts import clear_opt_out, is_opted_out, record_opt_out
-from connector.text.compliance import from_twilio_opt_out_type, keyword_of
-from connector.text.phones import mask_phone
+from connector.text.compliance import keyword_of
+from connector.text.phones import mask_phone, normalize_phone
 from connector.text.triage import triage
 
 if TYPE_CHECKING:
@@ -66,29 +68,32 @@ def handle_inbound(runtime: Runtime, job: Job) -> None:
 
 
 def _adopt_held(runtime: Runtime, message_id: int) -> int:
-    from connector.web.sms_webhooks import conversation_key  # the key the webhook uses
-
     with runtime.engine.begin() as conn:
         row = conn.execute(select(messages).where(messages.c.id == message_id)).mappings().one()
         if row["conversation_id"]:
             return int(row["conversation_id"])
-        channel = runtime.settings.channel_for(
-            messaging_service_sid=(row["raw"] or {}).get("MessagingServiceSid"),
-            to_number=row["to_number"],
-        )
-        if channel is None:
-            raise PermanentError(f"still no [[channels]] entry for To={row['to_number']}")
+        # A held text keeps the sender pool its provider named in channel_key (receive.py).
+        channel = runtime.settings.channel_for(messaging_service_sid=row["channel_key"],
+                                              to_number=row["to_number"])
+        if channel is None or channel.provider != row["provider"]:
+            raise PermanentError(f"still no [[channels]] entry of provider {row['provider']} "
+                                 f"for To={row['to_number']}")
+        try:
+            phone = normalize_phone(row["from_number"])
+        except ValueError as exc:
+            raise PermanentError(f"the sender {row['from_number']!r} is not a phone number: "
+                                 f"{exc}") from None
         now = time.time()
         insert_ignore(conn, conversations, {
-            "customer_phone": row["from_number"], "channel_key": channel.key,
+            "customer_phone": phone, "channel_key": channel.key,
             "helpdesk": runtime.settings.helpdesk.kind, "created_at": now, "updated_at": now})
         conversation_id = conn.execute(
-            select(conversations.c.id).where(conversations.c.customer_phone == row["from_number"],
+            select(conversations.c.id).where(conversations.c.customer_phone == phone,
                                              conversations.c.channel_key == channel.key)
         ).scalar_one()
         conn.execute(update(messages).where(messages.c.id == message_id)
                      .values(conversation_id=conversation_id, channel_key=channel.key,
-                             state="pending"))
+                             from_number=phone, state="pending"))
         # Run behind any job already queued for this conversation, in order.
         enqueue(conn, "inbound", {"conversation_id": conversation_id},
                 conversation_key=conversation_key(conversation_id), coalesce=True)
@@ -168,17 +173,18 @@ class InboundRun:
             return
         raise PermanentError("the ticket kept changing under the connector (409/422 loop)")
 
-    @staticmethod
-    def _keyword(message: dict[str, Any]) -> str | None:
-        return (from_twilio_opt_out_type((message["raw"] or {}).get("OptOutType"))
-                or keyword_of(message["body"]))
+    def _keyword(self, message: dict[str, Any]) -> str | None:
+        """What the provider's own fields say (Twilio Advanced Opt-Out), else the words."""
+        sms = self.runtime.sms(message["provider"])
+        return sms.keyword_hint(message["raw"] or {}) or keyword_of(message["body"])
 
     def _keywords(self, conn: Connection, conv: dict[str, Any],
                   pending: list[dict[str, Any]], keywords: dict[int, str]) -> None:
         """Record STOP / START first, and (connector mode) queue the one confirmation / HELP."""
         phone, channel_key = conv["customer_phone"], conv["channel_key"]
-        connector_mode = self.settings.twilio.opt_out_handling == "connector"
         channel = self._channel(channel_key)
+        # The provider answers STOP / HELP itself unless told not to (then the connector does).
+        connector_mode = not self.runtime.sms(channel.provider).answers_keywords
         for message in pending:
             keyword = keywords.get(message["id"])
             if keyword is None:
@@ -198,16 +204,16 @@ class InboundRun:
                 reply = ("help", self.runtime.policy.render_help())
             if reply is not None:
                 queue_sms(conn, source=reply[0], source_id=message["provider_message_id"],
-                          to_number=phone, body=reply[1], from_number=channel[0],
-                          messaging_service_sid=channel[1], conversation_id=self.conversation_id,
-                          ticket_id=conv["ticket_id"])
+                          to_number=phone, body=reply[1], channel=channel,
+                          conversation_id=self.conversation_id, ticket_id=conv["ticket_id"])
         log.info("keywords handled", extra={"conversation": self.conversation_id})
 
-    def _channel(self, channel_key: str) -> tuple[str | None, str | None]:
-        for channel in self.settings.channels:
-            if channel.key == channel_key:
-                return channel.number, channel.messaging_service_sid
-        return None, None
+    def _channel(self, channel_key: str) -> ChannelSettings:
+        channel = self.runtime.channel(channel_key)
+        if channel is None:
+            raise PermanentError(f"conversation {self.conversation_id}: no [[channels]] entry "
+                                 f"with key {channel_key} any more")
+        return channel
 
     # -- deciding and writing ----------------------------------------------------------------------
 
@@ -245,14 +251,14 @@ class InboundRun:
         """Fetch every attachment and upload it; what cannot be had becomes a note."""
         tokens: list[str] = []
         notes: list[str] = []
-        tw = self.settings.twilio
         for message in pending:
+            sms = self.runtime.sms(message["provider"])
             for index, media in enumerate(message["media"] or []):
                 label = f"Attachment {index + 1} ({media.get('content_type') or 'unknown type'})"
                 try:
-                    content, content_type = self.runtime.sms.fetch_media(
-                        media["url"], max_bytes=tw.media_max_bytes,
-                        allowed_types=tw.media_content_types)
+                    content, content_type = sms.fetch_media(
+                        media["url"], max_bytes=sms.media_max_bytes,
+                        allowed_types=sms.media_content_types)
                 except MediaUnavailable as exc:
                     notes.append(f"[{label} could not be attached: {exc.reason}. "
                                  f"The text above arrived in full.]")
@@ -314,10 +320,9 @@ class InboundRun:
             self._save(conn, inflight=inflight, requester_id=requester_id,
                        category=result.category, tier=result.tier)
             if ack:
-                channel = self._channel(conv["channel_key"])
                 queue_sms(conn, source="ack", source_id=f"{self.conversation_id}:{key}",
-                          to_number=phone, body=ack, from_number=channel[0],
-                          messaging_service_sid=channel[1], conversation_id=self.conversation_id)
+                          to_number=phone, body=ack, channel=self._channel(conv["channel_key"]),
+                          conversation_id=self.conversation_id)
         self.runtime.notify()
         return self._send_create(inflight)
 

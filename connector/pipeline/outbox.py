@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, select
 
+from connector.config import ChannelSettings
 from connector.jobs.queue import enqueue
 from connector.store import insert_ignore, outbound
 
@@ -31,17 +32,16 @@ def queue_sms(
     source_id: str,
     to_number: str,
     body: str,
-    from_number: str | None,
-    messaging_service_sid: str | None,
+    channel: ChannelSettings,
     conversation_id: int | None = None,
     ticket_id: int | None = None,
     part: int = 1,
     media_urls: Sequence[str] = (),
-    provider: str = "twilio",
     max_attempts: int = 8,
     now: float | None = None,
 ) -> int | None:
-    """Record one text and queue its send; None when that text was queued before."""
+    """Record one text, to go from ``channel``'s number or sender pool through its provider,
+    and queue its send; None when that text was queued before."""
     now = time.time() if now is None else now
     inserted = insert_ignore(conn, outbound, {
         "conversation_id": conversation_id,
@@ -49,10 +49,10 @@ def queue_sms(
         "source": source,
         "source_id": source_id,
         "part": part,
-        "provider": provider,
+        "provider": channel.provider,
         "to_number": to_number,
-        "from_number": from_number,
-        "messaging_service_sid": messaging_service_sid,
+        "from_number": channel.number,
+        "messaging_service_sid": channel.messaging_service_sid,
         "body": body,
         "media_urls": list(media_urls),
         "send_state": "intent",

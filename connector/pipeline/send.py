@@ -4,14 +4,16 @@ States of an outbound row: ``intent`` (recorded) → ``sending`` (the call is ab
 ``sent`` | ``rejected`` (the provider refused: final) | ``blocked`` (opted out before it left).
 A row found in ``sending`` had an attempt whose outcome is unknown (timeout, dropped connection,
 worker killed): the provider is asked first (``find_sent``) and the text goes again only when it
-was not sent. Twilio has no idempotency key for Messages, so this is the guard
+was not sent. SMS APIs (Twilio's Messages) take no idempotency key, so this is the guard
 (https://www.twilio.com/docs/messaging/api/message-resource#read-multiple-message-resources).
+
+The text goes through the provider it was recorded for (``outbound.provider``, the channel's), and
+asks for its receipts at that provider's status path.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,10 +27,10 @@ from connector.store import conversations, outbound
 from connector.store.optouts import is_opted_out, record_opt_out
 
 if TYPE_CHECKING:
+    from connector.ports import SmsProvider
     from connector.runtime import Runtime
 
 log = logging.getLogger("sms_connector.send")
-STATUS_PATH = "/webhooks/sms/twilio/status"
 # Sources that may reach an opted-out number: the one STOP confirmation (CTIA).
 ALLOWED_WHEN_OPTED_OUT = frozenset({"stop_confirmation"})
 
@@ -36,7 +38,7 @@ ALLOWED_WHEN_OPTED_OUT = frozenset({"stop_confirmation"})
 def _set(runtime: Runtime, outbound_id: int, **values: Any) -> None:
     with runtime.engine.begin() as conn:
         conn.execute(update(outbound).where(outbound.c.id == outbound_id)
-                     .values(updated_at=time.time(), **values))
+                     .values(updated_at=runtime.clock.now(), **values))
 
 
 def handle_send(runtime: Runtime, job: Job) -> None:
@@ -53,7 +55,8 @@ def handle_send(runtime: Runtime, job: Job) -> None:
     state = row["send_state"]
     if state == "rejected" or state == "blocked":
         if state == "rejected" and not row["noted"] and row["source"] == "agent_reply":
-            note_once(runtime, outbound_id, _rejected_note(row))
+            note_once(runtime, outbound_id,
+                      _rejected_note(runtime.sms(row["provider"]), row["error_code"]))
         return
     if state == "sent":
         return
@@ -64,7 +67,7 @@ def handle_send(runtime: Runtime, job: Job) -> None:
                       "Not texted: the customer opted out of SMS (texted STOP). They can text "
                       "START to receive messages again.")
         return
-    sms = runtime.sms
+    sms = _sender(runtime, row, channel_key)
     if state == "sending":
         since = datetime.fromtimestamp(row["updated_at"] - 5, tz=UTC)
         found = sms.find_sent(row["to_number"], row["from_number"], since, row["body"])
@@ -79,7 +82,7 @@ def handle_send(runtime: Runtime, job: Job) -> None:
         from_number=row["from_number"],
         messaging_service_id=row["messaging_service_sid"],
         media_urls=tuple(row["media_urls"] or ()),
-        status_callback=runtime.public_url(STATUS_PATH),
+        status_callback=runtime.public_url(sms.status_path),
     )
     try:
         result = sms.send(message)
@@ -88,11 +91,12 @@ def handle_send(runtime: Runtime, job: Job) -> None:
              error_code=str(exc.code) if exc.code is not None else None)
         if exc.opted_out and channel_key:
             with runtime.engine.begin() as conn:
-                record_opt_out(conn, row["to_number"], channel_key, source="provider_21610")
+                record_opt_out(conn, row["to_number"], channel_key,
+                               source=f"provider_{exc.code}" if exc.code else "provider")
         log.warning("text refused by the provider", extra={"outbound_id": outbound_id,
                                                            "code": exc.code})
         if row["source"] == "agent_reply":
-            note_once(runtime, outbound_id, _rejected_note({**row, "error_code": exc.code}))
+            note_once(runtime, outbound_id, _rejected_note(sms, exc.code))
         return
     except RateLimited:
         _set(runtime, outbound_id, send_state="intent")  # a 429 means it was not sent
@@ -101,8 +105,13 @@ def handle_send(runtime: Runtime, job: Job) -> None:
          status=result.status)
 
 
-def _rejected_note(row: Any) -> str:
-    from adapters.sms.twilio import describe_error
+def _sender(runtime: Runtime, row: Any, channel_key: str | None) -> SmsProvider:
+    """The provider the text was recorded for, with its credentials required."""
+    channel = runtime.channel(channel_key) if channel_key else None
+    if channel is not None and channel.provider == row["provider"]:
+        return runtime.sms_sender(channel)
+    return runtime.sms(row["provider"])
 
-    code = row["error_code"]
-    return f"Not texted: the SMS provider refused it (error {code}: {describe_error(code)})."
+
+def _rejected_note(sms: SmsProvider, code: Any) -> str:
+    return f"Not texted: the SMS provider refused it (error {code}: {sms.describe_error(code)})."

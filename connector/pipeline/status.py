@@ -1,14 +1,14 @@
-"""Delivery status: Twilio's status callbacks move an outbound text's status forward only, and a
-text that failed or went undelivered becomes ONE private note on its ticket.
+"""Delivery status: the provider's status callbacks move an outbound text's status forward only,
+and a text that failed or went undelivered becomes ONE private note on its ticket.
 
 Callbacks repeat and arrive out of order
 (https://www.twilio.com/docs/messaging/guides/track-outbound-message-status), so a status is
-written only when it ranks above the stored one (``adapters.sms.twilio.status_rank``); the note job
-is queued in the same transaction as the status that calls for it, and ``note_once`` keeps it to
+written only when it ranks above the stored one (the provider adapter's ``status_rank``); the
+note job is queued in the same transaction as the status that calls for it, and ``note_once`` keeps it to
 one note per text however often ``undelivered`` is repeated.
 
-A callback can overtake the send's own answer: Twilio calls back as soon as the message is
-queued, sometimes before ``send_sms`` has stored the ``MessageSid``. Such a receipt (genuine: it
+A callback can overtake the send's own answer: a provider (Twilio) calls back as soon as the
+message is queued, sometimes before ``send_sms`` has stored the ``MessageSid``. Such a receipt (genuine: it
 was signed) for a number with a text in flight is parked as a ``sms_status`` job and applied
 once the sid is known, instead of being lost.
 """
@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select, update
 
-from adapters.sms.twilio import describe_error, status_rank
 from connector.errors import RetryableError, TicketClosed
 from connector.jobs.queue import Job, enqueue
-from connector.model import STATUS_FAILED, STATUS_UNDELIVERED, DeliveryReceipt
+from connector.model import STATUS_FAILED, STATUS_UNDELIVERED
 from connector.pipeline.notes import note_once
 from connector.store import outbound
 
@@ -42,12 +42,8 @@ PARKED_RETRY = 0.5
 KNOWN, UNKNOWN, IN_FLIGHT = "known", "unknown", "in_flight"
 
 
-def receipt_payload(receipt: DeliveryReceipt) -> dict[str, Any]:
-    return {"provider": receipt.provider, "sid": receipt.provider_message_id,
-            "status": receipt.status, "error_code": receipt.error_code, "to": receipt.to_number}
-
-
-def apply_receipt(conn: Connection, payload: dict[str, Any], *, now: float | None = None) -> str:
+def apply_receipt(conn: Connection, payload: dict[str, Any], *, rank: Callable[[str | None], int],
+                  now: float | None = None) -> str:
     """Record a receipt in ``conn``'s transaction; KNOWN, IN_FLIGHT (sid not stored yet, a text
     to that number is being sent) or UNKNOWN (not a text of ours: ignore)."""
     now = time.time() if now is None else now
@@ -60,7 +56,7 @@ def apply_receipt(conn: Connection, payload: dict[str, Any], *, now: float | Non
             outbound.c.provider_message_id.is_(None)).limit(1)).first()
         return IN_FLIGHT if in_flight else UNKNOWN
     status = payload["status"]
-    if status_rank(status) <= status_rank(row["status"]):
+    if rank(status) <= rank(row["status"]):
         return KNOWN  # a repeat or an older status arriving late
     values: dict[str, Any] = {"status": status, "updated_at": now}
     if payload.get("error_code"):
@@ -80,8 +76,9 @@ def apply_receipt(conn: Connection, payload: dict[str, Any], *, now: float | Non
 
 def handle_status(runtime: Runtime, job: Job) -> None:
     """A parked receipt: apply it once the send has stored the sid, else give up quietly."""
+    rank = runtime.sms(job.payload["provider"]).status_rank
     with runtime.engine.begin() as conn:
-        outcome = apply_receipt(conn, job.payload)
+        outcome = apply_receipt(conn, job.payload, rank=rank, now=runtime.clock.now())
     if outcome == KNOWN:
         runtime.notify()
         return
@@ -97,12 +94,13 @@ def handle_note(runtime: Runtime, job: Job) -> None:
     with runtime.engine.begin() as conn:
         row = conn.execute(select(outbound).where(outbound.c.id == outbound_id)).mappings().one()
     try:
-        note_once(runtime, outbound_id, failure_note(row))
+        note_once(runtime, outbound_id,
+                  failure_note(row, runtime.sms(row["provider"]).describe_error))
     except TicketClosed:
         log.info("ticket closed; delivery failure not noted", extra={"outbound_id": outbound_id})
 
 
-def failure_note(row: Any) -> str:
+def failure_note(row: Any, describe_error: Callable[[Any], str]) -> str:
     code = row["error_code"]
     what = {
         "agent_reply": "Your reply was not delivered by text",

@@ -47,7 +47,7 @@ from connector.sandbox.common import (
     install_controls,
     register_closer,
 )
-from connector.signatures import twilio_signature
+from connector.sandbox.signing import twilio_signature
 from connector.text.sms_text import segment_info
 
 __all__ = ["DEFAULT_ACCOUNT_SID", "DEFAULT_AUTH_TOKEN", "TwilioSandbox", "create_app"]

@@ -45,6 +45,7 @@ from connector.sandbox.common import (
     install_controls,
     register_closer,
 )
+from connector.sandbox.signing import zendesk_signature, zendesk_timestamp
 from connector.sandbox.zendesk_spec import SPEC_GAPS, SPEC_PATCHES
 from connector.sandbox.zendesk_store import (
     VIA_API,
@@ -60,7 +61,6 @@ from connector.sandbox.zendesk_store import (
     not_found,
 )
 from connector.sandbox.zendesk_triggers import Rules, WebhookCall, public_webhook
-from connector.signatures import zendesk_signature, zendesk_timestamp
 
 __all__ = ["SPEC_GAPS", "SPEC_PATCHES", "ZendeskSandbox", "create_app"]
 

@@ -1,31 +1,23 @@
 """A helpdesk rate budget shared by every worker process, kept in the connector's database.
 
-Zendesk counts per account per minute, and Update Ticket separately: 100 per minute per account
-and 30 per ticket per 10 minutes (https://developer.zendesk.com/api-reference/introduction/rate-limits/).
-Each class is a fixed window row in ``rate_windows``; taking a call is one UPDATE. A spent budget
-or a 429's ``Retry-After`` raises :class:`~connector.errors.RateLimited`, which the worker turns
-into a rescheduled job — no worker ever sleeps on a limit, and one account's pause does not hold up
-jobs that need no call to it.
+Each helpdesk adapter says how its vendor counts (``HelpdeskAdapter.rate_limits``: Zendesk counts
+per account per minute, and Update Ticket separately). Each class is a fixed window row in
+``rate_windows``; taking a call is one UPDATE. A spent budget or a 429's ``Retry-After`` raises
+:class:`~connector.errors.RateLimited`, which the worker turns into a rescheduled job — no worker
+ever sleeps on a limit, and one account's pause does not hold up jobs that need no call to it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from connector.config import ZendeskSettings
 from connector.errors import RateLimited
+from connector.ports import Limit
 from connector.store import rate_windows
-
-
-@dataclass(frozen=True)
-class Limit:
-    calls: int
-    window_seconds: float
 
 
 class DbRateBudget:
@@ -98,13 +90,4 @@ class DbRateBudget:
                 continue
 
 
-def zendesk_budget(engine: Engine, zd: ZendeskSettings) -> DbRateBudget:
-    return DbRateBudget(
-        engine,
-        f"zendesk:{zd.subdomain or zd.base_url}",
-        {
-            "account": Limit(zd.requests_per_minute, 60.0),
-            "ticket_update": Limit(zd.ticket_updates_per_minute, 60.0),
-        },
-        keyed_limits={"ticket_update": Limit(zd.updates_per_ticket_per_10_minutes, 600.0)},
-    )
+__all__ = ["DbRateBudget", "Limit"]

@@ -25,7 +25,7 @@ from phonenumbers import timezone as phone_timezone
 
 from connector.model import KEYWORD_HELP, KEYWORD_START, KEYWORD_STOP
 
-__all__ = ["from_twilio_opt_out_type", "in_quiet_hours", "keyword_of", "local_zones"]
+__all__ = ["in_quiet_hours", "keyword_of", "local_zones"]
 
 # CTIA / Twilio standard keywords, after normalisation (lowercase, punctuation → spaces).
 _STOP_WORDS = frozenset(
@@ -108,19 +108,6 @@ def keyword_of(text: str | None) -> str | None:
     return None
 
 
-_TWILIO_OPT_OUT_TYPES = {"STOP": KEYWORD_STOP, "START": KEYWORD_START, "HELP": KEYWORD_HELP}
-
-
-def from_twilio_opt_out_type(value: str | None) -> str | None:
-    """Twilio Advanced Opt-Out's ``OptOutType`` parameter (STOP / START / HELP) as a keyword.
-
-    Twilio sends it only when the account's Advanced Opt-Out matched the message against its own
-    (possibly customised) keyword lists, so it wins over ``keyword_of``
-    (https://www.twilio.com/docs/messaging/tutorials/advanced-opt-out).
-    """
-    if not value:
-        return None
-    return _TWILIO_OPT_OUT_TYPES.get(value.strip().upper())
 
 
 def local_zones(phone_e164: str) -> tuple[str, ...]:

@@ -69,11 +69,10 @@ def _register_blueprints(app: Flask) -> None:
         helpdesk_webhooks,
         media,
         metrics,
-        sms_status,
         sms_webhooks,
     )
 
-    for module in (health, sms_webhooks, sms_status, helpdesk_webhooks, media, metrics):
+    for module in (health, sms_webhooks, helpdesk_webhooks, media, metrics):
         app.register_blueprint(module.bp)
 
 

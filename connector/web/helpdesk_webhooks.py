@@ -22,9 +22,9 @@ import logging
 from flask import Blueprint, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from adapters.helpdesk.zendesk import verify_zendesk
 from connector.jobs.queue import enqueue
 from connector.runtime import Runtime
-from connector.signatures import verify_zendesk
 from connector.store import reading
 from connector.sync.policy import webhook_secret
 

@@ -1,7 +1,7 @@
 """``GET /media/<token>``: outbound MMS attachments, fetched by the SMS provider.
 
 Twilio fetches a ``MediaUrl`` without credentials, so the URL itself is the credential: an
-HMAC-signed token naming the stored copy and its expiry (connector/pipeline/agent_reply.py makes
+HMAC-signed token naming the stored copy and its expiry (connector/pipeline/media_links.py makes
 them). The bytes come from the connector's database; nothing outside is called here.
 A token with a wrong signature answers 403; a malformed, expired or unknown one 404.
 """
@@ -12,7 +12,7 @@ from flask import Blueprint, Response, abort, current_app
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from connector.pipeline.agent_reply import check_media_token, media_key
+from connector.pipeline.media_links import check_media_token, media_key
 from connector.runtime import Runtime
 from connector.store import media_blobs, reading
 
@@ -22,7 +22,7 @@ bp = Blueprint("media", __name__)
 @bp.get("/media/<token>")
 def media(token: str) -> ResponseReturnValue:
     runtime: Runtime = current_app.extensions["sms_connector"]
-    verdict, blob_key = check_media_token(media_key(runtime.settings), token)
+    verdict, blob_key = check_media_token(media_key(runtime), token)
     if verdict == "forged":
         abort(403, description="media token signature does not match")
     if verdict != "ok":

@@ -61,7 +61,16 @@ def test_defaults_without_file():
          "must be a whole number"),
         ("[zendesk]\nsubdomian = 'acme'\n", "zendesk.subdomian", "unknown key"),
         ("[zendesk]\nsubdomain = 'acme'\n[helpdesk]\nkind = 'jira'\n", "helpdesk.kind",
-         "Must be one of"),
+         "'jira' is not a registered helpdesk (one of: zendesk)"),
+        # Validated once and then silently run as Zendesk before the registries; now refused.
+        ("[zendesk]\nsubdomain = 'acme'\n[helpdesk]\nkind = 'freshdesk'\n", "helpdesk.kind",
+         "is not a registered helpdesk"),
+        ("[helpdesk]\nkind = 'zendesk'\n", "zendesk.subdomain", "missing"),
+        ("[zendesk]\nsubdomain = 'acme'\n[[channels]]\nprovider = 'vonage'\n"
+         "number = '+12025550100'\n",
+         "channels[0].provider", "'vonage' is not a registered SMS provider (one of: twilio)"),
+        ("[zendesk]\nsubdomain = 'acme'\n[[channels]]\nmessaging_service_sid = 'MGnope'\n",
+         "channels[0].messaging_service_sid", "not a Messaging Service SID"),
         ("[zendesk]\nsubdomain = 'acme'\n[threading]\nreopen_within = 'soon'\n",
          "threading.reopen_within", "not a duration"),
         ("[zendesk]\nsubdomain = 'acme'\n[twilio]\naccount_sid = 'nope'\n", "twilio.account_sid",

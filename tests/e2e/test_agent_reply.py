@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from adapters.helpdesk.zendesk import ZendeskClient
 from connector.cli import cli
 from connector.sandbox.runner import agent_reply, send_text
+from connector.sandbox.signing import twilio_signature, zendesk_signature, zendesk_timestamp
 from connector.sandbox.stack import SUPPORT_NUMBER, ZENDESK_EMAIL, ZENDESK_TOKEN, environment
-from connector.signatures import twilio_signature, zendesk_signature, zendesk_timestamp
 from connector.store import jobs, outbound, reading
 
 from .connector_process import Stack, connector_stack, wait_for

@@ -11,8 +11,8 @@ import requests
 from sqlalchemy import func, select
 
 from connector.sandbox.runner import send_text
+from connector.sandbox.signing import twilio_signature
 from connector.sandbox.stack import SUPPORT_NUMBER
-from connector.signatures import twilio_signature
 from connector.store import jobs, messages, reading
 
 from .connector_process import Stack, connector_stack, wait_for

@@ -32,7 +32,7 @@ from connector.errors import (
     SmsRejected,
     TransientError,
 )
-from connector.model import OutboundSms
+from connector.model import KEYWORD_HELP, KEYWORD_START, KEYWORD_STOP, OutboundSms
 from connector.ports import SmsProvider
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "twilio"
@@ -628,3 +628,22 @@ def test_status_rank_only_moves_forward() -> None:
     assert status_rank("DELIVERED") == status_rank("delivered")
     assert status_rank("something-new") == 0 < status_rank("queued")
     assert status_rank(None) == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "keyword"),
+    [
+        ("STOP", KEYWORD_STOP),
+        ("START", KEYWORD_START),
+        ("HELP", KEYWORD_HELP),
+        ("stop", KEYWORD_STOP),
+        (" HELP ", KEYWORD_HELP),
+        ("", None),
+        (None, None),
+        ("SOMETHING_NEW", None),
+    ],
+)
+def test_opt_out_type_is_the_keyword_hint(value: str | None, keyword: str | None) -> None:
+    # Twilio Advanced Opt-Out's OptOutType wins over the words (SmsAdapter.keyword_hint).
+    adapter = TwilioClient("AC" + "0" * 32, "token")
+    assert adapter.keyword_hint({"OptOutType": value} if value is not None else {}) == keyword

@@ -14,13 +14,8 @@ from connector.config import settings_from_dict
 from connector.errors import PermanentError
 from connector.jobs.queue import Job
 from connector.model import Comment, HelpdeskUser
-from connector.pipeline.agent_reply import (
-    check_media_token,
-    handle_outbound,
-    handlers,
-    media_key,
-    media_token,
-)
+from connector.pipeline.agent_reply import handle_outbound, handlers
+from connector.pipeline.media_links import check_media_token, media_key, media_token
 from connector.runtime import Runtime
 from connector.store import conversations, jobs, media_blobs, messages, outbound, reading, schema
 from connector.store.optouts import record_opt_out
@@ -224,7 +219,7 @@ def test_unsendable_attachment_is_noted_once_and_the_text_still_goes(runtime):
 
 
 def test_media_tokens_are_signed_and_expire(runtime):
-    key = media_key(runtime.settings)
+    key = media_key(runtime)
     token = media_token(key, "abc123", 2_000_000_000)
     assert check_media_token(key, token, now=1_900_000_000) == ("ok", "abc123")
     assert check_media_token(key, token, now=2_000_000_001) == ("expired", "")

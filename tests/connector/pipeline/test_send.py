@@ -41,7 +41,7 @@ def drain(runtime):
 def queue_text(runtime, body="Your order shipped.", source_id="c1"):
     with runtime.engine.begin() as conn:
         return queue_sms(conn, source="agent_reply", source_id=source_id, to_number=CUSTOMER,
-                         body=body, from_number=SUPPORT_NUMBER, messaging_service_sid=None,
+                         body=body, channel=runtime.settings.channels[0],
                          conversation_id=1)
 
 
@@ -58,7 +58,7 @@ def test_lost_answer_is_reconciled_not_resent(world):
     runtime, sandbox = world
     outbound_id = queue_text(runtime)
     # The send went out but the connector never heard back: the row says "sending".
-    runtime.sms.send(OutboundSms(to_number=CUSTOMER, body="Your order shipped.",
+    runtime.sms("twilio").send(OutboundSms(to_number=CUSTOMER, body="Your order shipped.",
                                  from_number=SUPPORT_NUMBER))
     with runtime.engine.begin() as conn:
         conn.execute(update(outbound).values(send_state="sending", updated_at=time.time()))
@@ -72,18 +72,19 @@ def test_lost_answer_is_reconciled_not_resent(world):
 
 def test_sandbox_lists_messages_for_reconciliation(world):
     runtime, _sandbox = world
-    runtime.sms.send(OutboundSms(to_number=CUSTOMER, body="one", from_number=SUPPORT_NUMBER))
+    runtime.sms("twilio").send(OutboundSms(to_number=CUSTOMER, body="one",
+                                           from_number=SUPPORT_NUMBER))
     since = datetime.now(UTC) - timedelta(minutes=1)
-    found = runtime.sms.find_sent(CUSTOMER, SUPPORT_NUMBER, since, "one")
+    found = runtime.sms("twilio").find_sent(CUSTOMER, SUPPORT_NUMBER, since, "one")
     assert found is not None and found.provider_message_id.startswith("SM")
-    assert runtime.sms.find_sent(CUSTOMER, SUPPORT_NUMBER, since, "two") is None
+    assert runtime.sms("twilio").find_sent(CUSTOMER, SUPPORT_NUMBER, since, "two") is None
 
 
 def test_rejected_number_is_final(world):
     runtime, _sandbox = world
     with runtime.engine.begin() as conn:
         outbound_id = queue_sms(conn, source="ack", source_id="x", to_number="+15005550001",
-                                body="hi", from_number=SUPPORT_NUMBER, messaging_service_sid=None)
+                                body="hi", channel=runtime.settings.channels[0])
     drain(runtime)
     with runtime.engine.begin() as conn:
         row = conn.execute(select(outbound).where(outbound.c.id == outbound_id)).mappings().one()
@@ -98,7 +99,7 @@ def test_transient_failure_keeps_the_intent(world, monkeypatch):
     def boom(msg):
         raise TransientError("connection dropped")
 
-    monkeypatch.setattr(runtime.sms, "send", boom)
+    monkeypatch.setattr(runtime.sms("twilio"), "send", boom)
     worker = Worker(Queue(runtime.engine, backoff_base=0.01, backoff_max=0.01),
                     {"send_sms": lambda job: handle_send(runtime, job)})
     worker.run_once()

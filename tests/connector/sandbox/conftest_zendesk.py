@@ -4,7 +4,7 @@
   (``../shared/specs/zendesk-support-openapi.yaml`` next to the repository), loaded once per test
   session, with `SPEC_PATCHES` applied; skips with the reason when the file is absent.
 - `SignedReceiver`: a tiny real HTTP server that checks ``X-Zendesk-Webhook-Signature`` with
-  `connector.signatures.verify_zendesk` (403 when it does not verify) and records what it got.
+  `adapters.helpdesk.zendesk.verify_zendesk` (403 when it does not verify) and records what it got.
 - `make_app()`, `AUTH`: the sandbox app with fast webhook retries, and its credentials.
 """
 
@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from flask import Flask, Response, request
 
+from adapters.helpdesk.zendesk import verify_zendesk
 from connector.sandbox.common import SandboxServer
 from connector.sandbox.zendesk import SPEC_PATCHES, create_app
-from connector.signatures import verify_zendesk
 
 REPO = Path(__file__).resolve().parents[3]
 SPEC_PATH = REPO.parent / "shared" / "specs" / "zendesk-support-openapi.yaml"

@@ -15,6 +15,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from connector.sandbox.common import Faults, SandboxControls, SandboxServer
+from connector.sandbox.signing import twilio_signature
 from connector.sandbox.twilio import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
@@ -24,7 +25,6 @@ from connector.sandbox.twilio import (
     num_segments,
     sign_twilio_request,
 )
-from connector.signatures import twilio_signature
 from tests.connector.sandbox.receiver import Receiver
 
 HANDSET = "+12025550142"

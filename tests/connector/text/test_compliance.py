@@ -8,7 +8,6 @@ import pytest
 
 from connector.model import KEYWORD_HELP, KEYWORD_START, KEYWORD_STOP
 from connector.text.compliance import (
-    from_twilio_opt_out_type,
     in_quiet_hours,
     keyword_of,
     local_zones,
@@ -102,23 +101,6 @@ def test_near_misses_are_not_keywords(text: str) -> None:
 
 def test_none_is_no_keyword() -> None:
     assert keyword_of(None) is None
-
-
-@pytest.mark.parametrize(
-    ("value", "keyword"),
-    [
-        ("STOP", KEYWORD_STOP),
-        ("START", KEYWORD_START),
-        ("HELP", KEYWORD_HELP),
-        ("stop", KEYWORD_STOP),
-        (" HELP ", KEYWORD_HELP),
-        ("", None),
-        (None, None),
-        ("SOMETHING_NEW", None),
-    ],
-)
-def test_twilio_opt_out_type(value: str | None, keyword: str | None) -> None:
-    assert from_twilio_opt_out_type(value) == keyword
 
 
 # --- quiet hours ------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from connector.config import settings_from_dict
 from connector.runtime import Runtime
-from connector.signatures import zendesk_signature, zendesk_timestamp
+from connector.sandbox.signing import zendesk_signature, zendesk_timestamp
 from connector.store import jobs, reading, schema
 from connector.sync.policy import WEBHOOK_SECRET_KEY, kv_set
 from connector.web import create_app

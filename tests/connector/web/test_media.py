@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import insert
 
 from connector.config import settings_from_dict
-from connector.pipeline.agent_reply import media_key, media_token
+from connector.pipeline.media_links import media_key, media_token
 from connector.runtime import Runtime
 from connector.store import media_blobs, schema
 from connector.web import create_app
@@ -33,7 +33,7 @@ def app(database_url, engine):
 
 
 def test_valid_token_serves_the_bytes(app):
-    token = media_token(media_key(app.extensions["sms_connector"].settings), "k1",
+    token = media_token(media_key(app.extensions["sms_connector"]), "k1",
                         int(time.time()) + 60)
     response = app.test_client().get(f"/media/{token}")
     assert response.status_code == 200 and response.data == PNG
@@ -43,7 +43,7 @@ def test_valid_token_serves_the_bytes(app):
 
 
 def test_bad_tokens(app):
-    key = media_key(app.extensions["sms_connector"].settings)
+    key = media_key(app.extensions["sms_connector"])
     client = app.test_client()
     future = int(time.time()) + 60
     assert client.get(f"/media/{media_token(b'other', 'k1', future)}").status_code == 403
@@ -53,7 +53,16 @@ def test_bad_tokens(app):
 
 
 def test_media_signing_key_setting_wins():
-    a = settings_from_dict({"zendesk": {"subdomain": "acme"}, "twilio": {"auth_token": "t"}})
-    b = settings_from_dict({"zendesk": {"subdomain": "acme"}, "twilio": {"auth_token": "t"},
-                            "server": {"media_signing_key": "k"}})
+    channels = [{"provider": "twilio", "number": "+12025550100"}]
+    a = Runtime(settings_from_dict({"zendesk": {"subdomain": "acme"}, "channels": channels,
+                                    "twilio": {"auth_token": "t"}}))
+    b = Runtime(settings_from_dict({"zendesk": {"subdomain": "acme"}, "channels": channels,
+                                    "twilio": {"auth_token": "t"},
+                                    "server": {"media_signing_key": "k"}}))
+    c = Runtime(settings_from_dict({"zendesk": {"subdomain": "acme"}, "channels": channels,
+                                    "twilio": {"auth_token": "u"}}))
+    # The provider's account secret derives the key when none is set; the setting wins.
     assert media_key(a) != media_key(b) == b"k"
+    assert media_key(a) != media_key(c)
+    for runtime in (a, b, c):
+        runtime.close()

@@ -9,12 +9,13 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import insert, select
 
+from adapters.sms.twilio import TwilioClient
 from connector.config import settings_from_dict
 from connector.jobs.queue import Job
 from connector.model import HelpdeskUser
 from connector.pipeline.status import NOTE_JOB, STATUS_JOB, failure_note, handle_note, handle_status
 from connector.runtime import Runtime
-from connector.signatures import twilio_signature
+from connector.sandbox.signing import twilio_signature
 from connector.store import jobs, outbound, reading, schema
 from connector.web import create_app
 
@@ -158,7 +159,8 @@ def test_callback_without_a_status_is_400(app):
 
 
 def test_failure_note_words():
+    describe = TwilioClient("AC" + "0" * 32, "t").describe_error
     note = failure_note({"error_code": "30006", "source": "ack", "body": "We got your text",
-                         "status": "undelivered"})
+                         "status": "undelivered"}, describe)
     assert note.startswith("The automatic acknowledgement was not delivered")
     assert "landline" in note
