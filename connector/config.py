@@ -317,16 +317,19 @@ class _CoreSchema(Schema):
         return Settings(**data, sections=sections)
 
 
-_SCHEMA_CLASS: list[type[Schema]] = []
+_SCHEMA_CLASSES: dict[tuple[tuple[str, type], ...], type[Schema]] = {}
 
 
 def settings_schema() -> Schema:
-    """The whole file's schema: the core's sections plus each registered adapter's."""
-    if not _SCHEMA_CLASS:
-        extra = {name: mf.Nested(adapter.settings_schema)
-                 for name, adapter in adapter_sections().items()}
-        _SCHEMA_CLASS.append(type("SettingsSchema", (_CoreSchema,), extra))
-    return _SCHEMA_CLASS[0]()
+    """The whole file's schema: the core's sections plus each registered adapter's (built once
+    per set of registered adapters)."""
+    sections = adapter_sections()
+    key = tuple(sorted((name, adapter.settings_schema) for name, adapter in sections.items()))
+    cls = _SCHEMA_CLASSES.get(key)
+    if cls is None:
+        extra = {name: mf.Nested(adapter.settings_schema) for name, adapter in sections.items()}
+        cls = _SCHEMA_CLASSES[key] = type("SettingsSchema", (_CoreSchema,), extra)
+    return cls()
 
 
 # --- loading ----------------------------------------------------------------------------------

@@ -119,7 +119,7 @@ class SmsRejected(ExternalServiceError):
         *,
         provider: str,
         status: int | None = None,
-        code: int | None = None,
+        code: int | str | None = None,
         response: Any = None,
         opted_out: bool = False,
     ) -> None:

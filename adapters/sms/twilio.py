@@ -538,8 +538,8 @@ def url_variants(url: str) -> list[str]:
 def _verify_signature(key: str, url: str, params: Mapping[str, str | Iterable[str]] | None,
                       given: str | None, *, algorithm: str = "sha1") -> bool:
     """True when ``given`` matches for ``url`` with or without its default port."""
-    if not given or not key:
-        return False
+    if not given or not key or not given.isascii():
+        return False  # a non-ASCII header cannot be a signature (and compare_digest would raise)
     return any(hmac.compare_digest(signature(key, candidate, params, algorithm=algorithm), given)
                for candidate in url_variants(url))
 
