@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,7 +171,8 @@ def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
                       extra: dict[str, Any] | None = None,
                       database_url: str | None = None,
                       latency_ms: int = 0,
-                      layout: str = "serve") -> Iterator[Stack]:
+                      layout: str = "serve",
+                      command: Sequence[str] | None = None) -> Iterator[Stack]:
     """The connector in processes of its own, as an admin runs it (``layout``):
 
     - ``serve``: ``sms-connector serve`` (gunicorn plus its queue worker process);
@@ -180,7 +181,8 @@ def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
     - ``wsgi-thread``: an outside gunicorn on ``connector.serve.server:wsgi_app()``, whose queue
       worker is a thread of the web process.
 
-    ``latency_ms`` is added to every sandbox Zendesk / Twilio call.
+    ``latency_ms`` is added to every sandbox Zendesk / Twilio call. ``command`` replaces
+    ``python -m connector`` (e.g. a script that registers a test-only adapter, then runs the CLI).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout: one of {LAYOUTS}")
@@ -201,20 +203,21 @@ def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMS_CONNECTOR_")}
     env.update(environment(config))
     log_path = tmp_path / "connector.log"
+    cli = list(command or [sys.executable, "-m", "connector"])
     if layout == "wsgi-thread":
         web = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
                "--worker-class", "gthread",
                "--threads", str(settings_from_dict(config).server.threads),
                "connector.serve.server:wsgi_app()"]
     else:
-        web = [sys.executable, "-m", "connector", "serve", "--port", str(port)]
+        web = [*cli, "serve", "--port", str(port)]
         if layout == "serve+worker":
             web.append("--no-worker")
     worker: subprocess.Popen[bytes] | None = None
     with log_path.open("wb") as log:
         process = subprocess.Popen(web, env=env, stdout=log, stderr=subprocess.STDOUT)
         if layout == "serve+worker":
-            worker = subprocess.Popen([sys.executable, "-m", "connector", "worker"],
+            worker = subprocess.Popen([*cli, "worker"],
                                       env=env, stdout=log, stderr=subprocess.STDOUT)
     engine = make_engine(db_url)
     stack = Stack(sandbox, connector_url, config, engine, process, log_path)
