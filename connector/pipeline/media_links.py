@@ -1,8 +1,7 @@
 """Signed, expiring links to the connector's copy of an outbound MMS attachment.
 
-A provider fetches a ``MediaUrl`` without credentials (Twilio:
-https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource), so the URL
-itself is the credential: ``<public_url>/media/<blob>.<expires>.<HMAC>``. The agent-reply job makes
+A provider fetches an outbound attachment's URL without credentials (adapters/sms/, and
+../shared/docs/reference/sms.md), so the URL itself is the credential: ``<public_url>/media/<blob>.<expires>.<HMAC>``. The agent-reply job makes
 them (pipeline/agent_reply.py); ``GET /media/<token>`` (connector/web/media.py) checks them.
 """
 
@@ -24,7 +23,7 @@ MEDIA_PATH = "/media/"
 
 def media_key(runtime: Runtime) -> bytes:
     """``server.media_signing_key``, else a key derived from an SMS provider's account secret
-    (``SmsProvider.key_material``: Twilio's auth token), the channels' providers first."""
+    (``SmsProvider.key_material``), the channels' providers first."""
     settings = runtime.settings
     if settings.server.media_signing_key:
         return settings.server.media_signing_key.encode()
@@ -34,7 +33,7 @@ def media_key(runtime: Runtime) -> bytes:
             return hmac.new(material.encode(), b"sms-connector media url",
                             hashlib.sha256).digest()
     raise ConfigurationError("server.media_signing_key: missing (or set the SMS provider's "
-                             "account secret, e.g. twilio.auth_token)",
+                             "account secret)",
                              errors={"server.media_signing_key": "missing"})
 
 

@@ -2,7 +2,7 @@
 conversation's ``inbound`` job), a text held for an admin, a delivery receipt.
 
 Called by the web layer (connector/web/) once an adapter has verified and parsed the delivery;
-nothing here calls an outside system. Twilio does not retry a failed SMS webhook
+nothing here calls an outside system. SMS providers do not retry a failed inbound webhook
 (../shared/docs/reference/sms.md), so once a text is genuine it is kept whatever else is wrong with
 it: a number no channel knows, a sender that is not a phone number. Such a text is stored as
 ``held`` and dead-lettered with an alert, for an admin to route (``sms-connector dead-letters

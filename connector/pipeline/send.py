@@ -4,8 +4,8 @@ States of an outbound row: ``intent`` (recorded) → ``sending`` (the call is ab
 ``sent`` | ``rejected`` (the provider refused: final) | ``blocked`` (opted out before it left).
 A row found in ``sending`` had an attempt whose outcome is unknown (timeout, dropped connection,
 worker killed): the provider is asked first (``find_sent``) and the text goes again only when it
-was not sent. SMS APIs (Twilio's Messages) take no idempotency key, so this is the guard
-(https://www.twilio.com/docs/messaging/api/message-resource#read-multiple-message-resources).
+was not sent. SMS APIs take no idempotency key (../shared/docs/reference/sms.md), so this is the
+guard.
 
 The text goes through the provider it was recorded for (``outbound.provider``, the channel's), and
 asks for its receipts at that provider's status path.

@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response, int]:
-        # A 500 makes a provider retry where it can (Zendesk, Vonage); the log has the traceback.
+        # A 500 makes a sender retry where it can (helpdesk webhooks do); the log has the traceback.
         log.exception("unhandled error", extra={"path": request.path})
         body = jsonify(error="Internal Server Error", description="unexpected error", status=500)
         return body, 500

@@ -18,7 +18,7 @@ from connector.webhooks import WebhookAnswer, WebhookRequest
 def webhook_request(runtime: Runtime) -> WebhookRequest:
     """The request as the provider sent it. The URL is the configured public one + the path (+
     query): behind a proxy the request's own URL differs from the one the provider signed
-    (https://www.twilio.com/docs/usage/security)."""
+    (adapters/sms/ and ../shared/docs/reference/sms.md)."""
     url = runtime.public_url(request.path)
     query = request.query_string.decode("latin-1")
     return WebhookRequest(
