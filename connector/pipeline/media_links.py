@@ -1,8 +1,9 @@
 """Signed, expiring links to the connector's copy of an outbound MMS attachment.
 
 A provider fetches an outbound attachment's URL without credentials (adapters/sms/, and
-../shared/docs/reference/sms.md), so the URL itself is the credential: ``<public_url>/media/<blob>.<expires>.<HMAC>``. The agent-reply job makes
-them (pipeline/agent_reply.py); ``GET /media/<token>`` (connector/web/media.py) checks them.
+../shared/docs/reference/sms.md), so the URL itself is the credential:
+``<public_url>/media/<blob>.<expires>.<HMAC>``. The agent-reply job makes them
+(pipeline/agent_reply.py); ``GET /media/<token>`` (connector/web/media.py) checks them.
 """
 
 from __future__ import annotations

@@ -1,15 +1,15 @@
-"""Delivery status: the provider's status callbacks move an outbound text's status forward only,
-and a text that failed or went undelivered becomes ONE private note on its ticket.
+"""Delivery status: the provider's status callbacks move an outbound text's status forward only, and
+a text that failed or went undelivered becomes ONE private note on its ticket.
 
-Callbacks repeat and arrive out of order (../shared/docs/reference/sms.md), so a status is
-written only when it ranks above the stored one (the provider adapter's ``status_rank``); the
-note job is queued in the same transaction as the status that calls for it, and ``note_once`` keeps it to
-one note per text however often ``undelivered`` is repeated.
+Callbacks repeat and arrive out of order (../shared/docs/reference/sms.md), so a status is written
+only when it ranks above the stored one (the provider adapter's ``status_rank``); the note job is
+queued in the same transaction as the status that calls for it, and ``note_once`` keeps it to one
+note per text however often ``undelivered`` is repeated.
 
-A callback can overtake the send's own answer: a provider may call back as soon as the
-message is queued, sometimes before ``send_sms`` has stored the ``MessageSid``. Such a receipt (genuine: it
-was signed) for a number with a text in flight is parked as a ``sms_status`` job and applied
-once the sid is known, instead of being lost.
+A callback can overtake the send's own answer: a provider may call back as soon as the message is
+queued, sometimes before ``send_sms`` has stored the ``MessageSid``. Such a receipt (genuine: it was
+signed) for a number with a text in flight is parked as a ``sms_status`` job and applied once the
+sid is known, instead of being lost.
 """
 
 from __future__ import annotations
