@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import itertools
 import logging
+import math
 import queue
 import re
 import socket
@@ -141,12 +142,47 @@ def _validated(name: str, value: Any) -> Any:
     raise ValueError(f"unknown fault setting: {name}")
 
 
+class SandboxClock:
+    """The stand-ins' wall clock: real time plus an offset that only moves forward.
+
+    ``POST /_sandbox/clock {"advance_seconds": N}`` moves it, so a test of timers hours away
+    (a ticket's age, a reply's ``created_at``) runs in seconds; the connector's own clock is
+    injected separately (connector/clock.py).
+    """
+
+    MAX_ADVANCE = 10 * 365 * 86400.0
+
+    def __init__(self) -> None:
+        self._offset = 0.0
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return time.time() + self._offset
+
+    @property
+    def offset(self) -> float:
+        with self._lock:
+            return self._offset
+
+    def advance(self, seconds: Any) -> float:
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) \
+                or not math.isfinite(seconds) or not 0 <= seconds <= self.MAX_ADVANCE:
+            raise ValueError(f"advance_seconds: expected a number of seconds from 0 to "
+                             f"{self.MAX_ADVANCE:.0f}, got {seconds!r}")
+        with self._lock:
+            self._offset += float(seconds)
+            return time.time() + self._offset
+
+
 class SandboxControls:
     """The live ``Faults`` of one stand-in plus its account budget, safe across request threads."""
 
     def __init__(
-        self, faults: Faults | None = None, *, clock: Callable[[], float] = time.monotonic
+        self, faults: Faults | None = None, *, clock: Callable[[], float] = time.monotonic,
+        wall: SandboxClock | None = None,
     ):
+        self.wall = wall or SandboxClock()  # the stand-in's wall clock (/_sandbox/clock)
         self._lock = threading.Lock()
         self._clock = clock
         self._faults = Faults()
@@ -300,8 +336,24 @@ def install_controls(
         except ValueError as exc:
             return jsonify({"error": str(exc)}), 400
 
+    def get_clock() -> Response:
+        return jsonify(now=controls.wall.now(), offset=controls.wall.offset)
+
+    def post_clock() -> Response | tuple[Response, int]:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or set(body) != {"advance_seconds"}:
+            return jsonify({"error": 'expected {"advance_seconds": N}'}), 400
+        try:
+            now = controls.wall.advance(body["advance_seconds"])
+        except ValueError as exc:
+            return jsonify({"error": str(exc)}), 400
+        return jsonify(now=now, offset=controls.wall.offset)
+
     app.before_request(before)
     app.after_request(after)
+    app.add_url_rule(f"{SANDBOX_PREFIX}/clock", "sandbox_get_clock", get_clock, methods=["GET"])
+    app.add_url_rule(f"{SANDBOX_PREFIX}/clock", "sandbox_post_clock", post_clock,
+                     methods=["POST"])
     app.add_url_rule(f"{SANDBOX_PREFIX}/faults", "sandbox_get_faults", get_faults, methods=["GET"])
     app.add_url_rule(
         f"{SANDBOX_PREFIX}/faults", "sandbox_post_faults", post_faults, methods=["POST"]

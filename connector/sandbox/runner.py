@@ -18,7 +18,7 @@ from typing import Any
 import requests
 
 from connector.sandbox import twilio, zendesk
-from connector.sandbox.common import Faults, SandboxControls, SandboxServer
+from connector.sandbox.common import Faults, SandboxClock, SandboxControls, SandboxServer
 
 __all__ = [
     "Sandbox",
@@ -44,6 +44,11 @@ class Sandbox:
     twilio_server: SandboxServer
     zendesk_controls: SandboxControls
     twilio_controls: SandboxControls
+
+    @property
+    def clock(self) -> SandboxClock:
+        """The stand-ins' shared wall clock (``advance(seconds)``)."""
+        return self.zendesk_controls.wall
 
     @property
     def zendesk_url(self) -> str:
@@ -91,7 +96,9 @@ def start_sandbox(
     and triggers through the API (``policy apply``), as it does against a real account.
     """
     faults = Faults(latency_ms=latency_ms, per_minute=per_minute)
-    zendesk_controls, twilio_controls = SandboxControls(faults), SandboxControls(faults)
+    wall = SandboxClock()  # one clock for both: POST /_sandbox/clock on either moves it
+    zendesk_controls = SandboxControls(faults, wall=wall)
+    twilio_controls = SandboxControls(faults, wall=wall)
     webhook = f"{connector_url.rstrip('/')}/webhooks/sms/twilio" if connector_url else None
     zendesk_server = SandboxServer(
         zendesk.create_app(controls=zendesk_controls), host=host, port=zendesk_port

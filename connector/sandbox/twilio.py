@@ -28,7 +28,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -129,9 +129,6 @@ def _rfc2822(when: datetime) -> str:
     return format_datetime(when, usegmt=False)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
 
 def twilio_error(status: int, code: int, message: str, **extra: Any) -> Response:
     """Twilio's error body: https://www.twilio.com/docs/usage/twilios-response#response-formats-exceptions"""
@@ -167,6 +164,10 @@ class TwilioSandbox:
     inbound: list[dict[str, Any]] = field(default_factory=list)
     media: dict[str, dict[str, Any]] = field(default_factory=dict)
     media_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    clock: Callable[[], float] = time.time  # the controls' wall clock (POST /_sandbox/clock)
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC).replace(microsecond=0)
 
     # -- opt-outs ------------------------------------------------------------------------------
     def opted_out(self, handset: str, *senders: str | None) -> bool:
@@ -175,7 +176,7 @@ class TwilioSandbox:
 
     # -- handsets -------------------------------------------------------------------------------
     def deliver_to_handset(self, handset: str, **entry: Any) -> None:
-        entry.setdefault("at", _now().isoformat())
+        entry.setdefault("at", self.now().isoformat())
         with self.lock:
             self.handsets.setdefault(handset, []).append(entry)
 
@@ -245,6 +246,7 @@ def create_app(
     app = Flask(__name__)
     sender = WebhookSender(timeout=WEBHOOK_TIMEOUT, user_agent="TwilioProxy/1.1")
     register_closer(app, sender.close)
+    controls = controls or SandboxControls()
     sandbox = TwilioSandbox(
         account_sid=account_sid,
         auth_token=auth_token,
@@ -254,9 +256,9 @@ def create_app(
         public_base_url=public_base_url,
         media_base_url=media_base_url,
         sender=sender,
+        clock=controls.wall.now,
     )
     app.extensions["twilio_sandbox"] = sandbox
-    controls = controls or SandboxControls()
 
     def rate_limited(retry_after: float) -> Response:
         # https://www.twilio.com/docs/errors/20429
@@ -334,7 +336,7 @@ def create_app(
         if sandbox.opt_out_handling and sandbox.opted_out(to, from_, service):
             return twilio_error(400, 21610, "Attempt to send to unsubscribed recipient")
 
-        now = _now()
+        now = sandbox.now()
         sid = _sid("MM" if media_urls else "SM")
         uri = f"{account_prefix()}/Messages/{sid}.json"
         message: dict[str, Any] = {
@@ -596,7 +598,7 @@ def _schedule_delivery(
     def move(status: str, **changes: Any) -> None:
         with sandbox.lock:
             message = sandbox.messages[sid]
-            message.update(status=status, date_updated=_rfc2822(_now()), **changes)
+            message.update(status=status, date_updated=_rfc2822(sandbox.now()), **changes)
         announce(status)
 
     def progress() -> None:
@@ -621,7 +623,7 @@ def _schedule_delivery(
             move("failed", error_code=outcome[1], error_message=outcome[2])
             return
         price = f"-{0.0079 * segments:.5f}"
-        move("sent", date_sent=_rfc2822(_now()), price=price)
+        move("sent", date_sent=_rfc2822(sandbox.now()), price=price)
         if outcome is not None:
             move(outcome[0], error_code=outcome[1], error_message=outcome[2])
             return
@@ -718,7 +720,7 @@ def _receive(sandbox: TwilioSandbox, payload: Mapping[str, Any], base_url: str) 
                 "parent_sid": sid,
                 "account_sid": sandbox.account_sid,
                 "content_type": content_type,
-                "date_created": _rfc2822(_now()),
+                "date_created": _rfc2822(sandbox.now()),
                 "uri": urlsplit(url).path + ".json",
                 "data": data,
             }
@@ -754,7 +756,7 @@ def _receive(sandbox: TwilioSandbox, payload: Mapping[str, Any], base_url: str) 
         "response_body": None,
         "error": None,
         "auto_reply": auto_reply,
-        "at": _now().isoformat(),
+        "at": sandbox.now().isoformat(),
     }
     webhook_url = sandbox.sms_webhook_url
     if webhook_url:

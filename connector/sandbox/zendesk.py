@@ -277,7 +277,7 @@ def create_app(
     subdomain: str = "sandbox",
     email: str = "connector@example.com",
     api_token: str = "sandbox-api-token",
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] | None = None,
     idempotency_ttl: float = 2 * 60 * 60,
     comment_cap: int = 5000,
     ticket_updates_per_minute: int = 100,
@@ -289,12 +289,14 @@ def create_app(
     """The Zendesk stand-in as a Flask app (serve it with ``SandboxServer``).
 
     ``clock`` drives timestamps, idempotency-key expiry and the Update Ticket limits, so tests can
-    move time; the account per-minute budget lives in ``controls`` (``Faults.per_minute``).
+    move time (default: the controls' wall clock, moved by ``POST /_sandbox/clock``); the account
+    per-minute budget lives in ``controls`` (``Faults.per_minute``).
     """
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 50 * 1024 * 1024  # Zendesk's attachment size limit
     app.json.sort_keys = False  # type: ignore[attr-defined]
     controls = controls or SandboxControls()
+    clock = clock or controls.wall.now
     store = ZendeskStore(
         subdomain=subdomain,
         api_user_email=email,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 import requests
@@ -86,3 +88,29 @@ def test_start_options_reach_both_services(receiver: Receiver) -> None:
         assert sandbox.twilio.opt_out_handling is False
         assert sandbox.twilio.sms_webhook_url is None
         assert send_text(sandbox.twilio_url, "+12025550142", "STOP")["auto_reply"] is None
+
+
+def test_the_sandbox_clock_moves_both_stand_ins_forward_only() -> None:
+    """``POST /_sandbox/clock`` moves the stand-ins' time, so timers hours away run in seconds."""
+    with start_sandbox(zendesk_port=0, twilio_port=0) as sandbox:
+        before = requests.get(sandbox.zendesk_url + "/_sandbox/clock", timeout=5).json()["now"]
+        moved = requests.post(sandbox.twilio_url + "/_sandbox/clock",
+                              json={"advance_seconds": 86400}, timeout=5)
+        assert moved.status_code == 200 and moved.json()["offset"] == 86400
+        after = requests.get(sandbox.zendesk_url + "/_sandbox/clock", timeout=5).json()["now"]
+        assert after - before >= 86400  # one clock for both stand-ins
+        user = requests.post(sandbox.zendesk_url + "/api/v2/users/create_or_update",
+                             auth=("connector@example.com/token", "sandbox-api-token"),
+                             json={"user": {"name": "C", "external_id": "sms:+12025550142"}},
+                             timeout=5).json()["user"]
+        created = datetime.fromisoformat(user["created_at"].replace("Z", "+00:00"))
+        assert created.timestamp() >= before + 86400 - 2
+        for bad in ({"advance_seconds": -1}, {"advance_seconds": "1d"},
+                    {"advance_seconds": True}, {"advance_seconds": 1e300},
+                    {"advance_seconds": float("nan")}, {"advance_seconds": 1, "x": 2},
+                    {"advance_seconds": {"nested": [1] * 1000}}, [1], {}):
+            answer = requests.post(sandbox.zendesk_url + "/_sandbox/clock",
+                                   data=json.dumps(bad, allow_nan=True),
+                                   headers={"Content-Type": "application/json"}, timeout=5)
+            assert answer.status_code == 400, bad
+        assert sandbox.clock.offset == 86400  # refusals changed nothing
