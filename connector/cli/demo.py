@@ -83,8 +83,7 @@ class Demo:
         runtime = self.connector.runtime
         self.echo("")
         self.echo("0. The admin runs `sms-connector policy apply`:")
-        result = apply(runtime.helpdesk, runtime.engine, runtime.policy,
-                       runtime.settings.server.public_url)
+        result = apply(runtime, runtime.policy)
         for line in result.lines():
             self.echo(f"  ⚙️  {line}")
 

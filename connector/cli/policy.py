@@ -29,13 +29,16 @@ def _fail(message: str, status: int = 1) -> NoReturn:
 
 
 def _policy_and_runtime(ctx: click.Context, config_path: str | None) -> tuple[Any, Runtime]:
+    from connector.sync.policy import automation_for
+
     runtime = runtime_for(settings_or_exit(ctx, config_path))
     # The helpdesk client spends the shared rate budget kept in the database, and apply stores
     # the signing secret there: SQLite is migrated here, PostgreSQL needs `db upgrade` first.
     runtime.prepare_schema()
     try:
         policy = runtime.policy
-        runtime.helpdesk  # noqa: B018 - fail on missing credentials before any output
+        # Fail on missing credentials or a helpdesk without automation before any output.
+        automation_for(runtime)
     except ConfigurationError as exc:
         _fail(str(exc), 2)
     return policy, runtime
@@ -55,17 +58,15 @@ def plan_command(ctx: click.Context, config_path: str | None) -> None:
 
     pack, runtime = _policy_and_runtime(ctx, config_path)
     try:
-        plan = make_plan(runtime.helpdesk, pack, runtime.settings.server.public_url)
+        plan = make_plan(runtime, pack)
     except ConnectorError as exc:
         _fail(f"reading the helpdesk failed: {exc}")
     finally:
         runtime.close()
     for line in plan.lines():
         click.echo(line)
-    counts = {a: sum(1 for c in plan.changes if c.action == a)
-              for a in ("create", "update", "delete", "keep")}
     click.echo("plan: " + ", ".join(f"{n} to {a}" if a != "keep" else f"{n} unchanged"
-                                    for a, n in counts.items()))
+                                    for a, n in plan.counts().items()))
 
 
 @policy.command("apply")
@@ -77,7 +78,7 @@ def apply_command(ctx: click.Context, config_path: str | None) -> None:
 
     pack, runtime = _policy_and_runtime(ctx, config_path)
     try:
-        result = apply(runtime.helpdesk, runtime.engine, pack, runtime.settings.server.public_url)
+        result = apply(runtime, pack)
     except ConnectorError as exc:
         _fail(f"applying failed part-way (run it again; it picks up where it stopped): {exc}")
     finally:
