@@ -5,6 +5,9 @@
 supervises (connector/serve/supervisor.py). ``sms-connector worker`` runs the worker alone. Under an
 outside WSGI server (``gunicorn wsgi:app``) the worker is a thread of each server process
 (``EmbeddedWorker``), as it is in the demo's single process.
+
+Wherever a worker runs, the scheduler (connector/jobs/scheduler.py) runs on a thread beside it and
+stops with it; its lease row makes one of them active however many workers there are.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from typing import Any
 
 from flask import Flask
 
+from connector.clock import Clock, SystemClock
+from connector.jobs.queue import enqueue
+from connector.jobs.scheduler import PERIODIC, Scheduler
 from connector.jobs.worker import Worker
 from connector.runtime import Runtime
 
@@ -25,18 +31,32 @@ log = logging.getLogger("sms_connector.server")
 SWITCH_INTERVAL = 0.0005  # seconds a thread may keep the interpreter lock when others wait
 
 
+def make_scheduler(runtime: Runtime, worker: Worker) -> Scheduler:
+    """The scheduler that runs beside ``worker``, waking it when it queues something.
+
+    Only periodic jobs this worker has a handler for are scheduled: a job nobody claims would sit
+    in the queue for ever (and keep ``demo`` waiting for an idle queue).
+    """
+    clock: Clock = getattr(runtime, "clock", None) or SystemClock()
+    periodic = {name: spec for name, spec in PERIODIC.items() if spec.kind in worker.handlers}
+    return Scheduler(runtime.engine, enqueue, clock, periodic=periodic, notify=worker.wake.set)
+
+
 class EmbeddedWorker:
-    """A queue worker on a daemon thread of this process."""
+    """A queue worker on a daemon thread of this process, and the scheduler on another."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.worker: Worker = runtime.make_worker()
         self.thread = threading.Thread(target=self.worker.run, name="queue-worker", daemon=True)
+        self.scheduler = make_scheduler(runtime, self.worker)
 
     def start(self) -> EmbeddedWorker:
         self.thread.start()
+        self.scheduler.start()
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
+        self.scheduler.stop()
         self.worker.stop()
         self.thread.join(timeout)
 
@@ -103,8 +123,10 @@ def run_gunicorn(app: Flask, *, host: str, port: int, threads: int = 8) -> None:
 
 
 def run_worker(runtime: Runtime) -> None:
-    """``sms-connector worker``: one worker loop in the foreground; SIGTERM / SIGINT stop it."""
+    """``sms-connector worker``: one worker loop in the foreground and the scheduler on a thread
+    beside it; SIGTERM / SIGINT stop both."""
     worker = runtime.make_worker()
+    scheduler = make_scheduler(runtime, worker)
 
     def _stop(signum: int, _frame: Any) -> None:
         log.info("stopping after the current job", extra={"signal": signum})
@@ -113,7 +135,11 @@ def run_worker(runtime: Runtime) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     freeze_heap()
-    worker.run()
+    scheduler.start()
+    try:
+        worker.run()
+    finally:
+        scheduler.stop()  # gives its lease up, so another worker's scheduler takes over at once
 
 
 def freeze_heap() -> None:

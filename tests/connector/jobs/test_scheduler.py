@@ -343,3 +343,51 @@ def test_purge_done_handler_forgets_old_jobs_and_fired_timers(engine, clock):
 
 def test_the_purge_is_registered_as_an_hourly_periodic_job():
     assert PERIODIC["purge_done"] == Periodic(3600.0, PURGE_DONE, {})
+
+
+def test_embedded_worker_runs_the_scheduler_beside_it_and_stops_both(tmp_path):
+    """connector/serve/server.py: the worker thread and the scheduler thread start and stop
+    together; the worker runs what the scheduler queued (a timer and the periodic purge)."""
+    from connector.config import settings_from_dict
+    from connector.runtime import Runtime
+    from connector.sandbox.runner import start_sandbox
+    from connector.sandbox.stack import sandbox_config
+    from connector.serve.server import EmbeddedWorker
+
+    sandbox = start_sandbox(zendesk_port=0, twilio_port=0)
+    data = sandbox_config(sandbox, connector_url="http://127.0.0.1:9",
+                          database_url=f"sqlite:///{tmp_path / 'c.db'}")
+    runtime = Runtime(settings_from_dict(data))
+    try:
+        runtime.prepare_schema()
+        reminded = threading.Event()
+        runtime.handlers = {**runtime.handlers, **scheduler_handlers(runtime),
+                            "remind": lambda job: reminded.set()}
+        with runtime.engine.begin() as conn:
+            set_timer(conn, "remind", "conv:1", time.time(), {}, now=time.time())
+
+        embedded = EmbeddedWorker(runtime).start()
+        assert set(embedded.scheduler.periodic) == {"purge_done"}
+        assert reminded.wait(10)
+        deadline = time.monotonic() + 10
+        while runtime.queue.counts() != {"done": 2} and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert runtime.queue.counts() == {"done": 2}  # the timer's job and the purge
+        embedded.stop()
+        assert not embedded.scheduler.alive and not embedded.thread.is_alive()
+        with reading(runtime.engine) as conn:
+            assert current_lease(conn, "scheduler", now=time.time()) is None
+    finally:
+        runtime.close()
+        sandbox.stop()
+
+
+def test_periodic_jobs_without_a_handler_are_not_scheduled(tmp_path):
+    """Until a worker can run a periodic job's kind, queueing it would leave it waiting for ever."""
+    from connector.serve.server import make_scheduler
+
+    runtime = SimpleNamespace(engine=None, clock=ManualClock(T0))
+    worker = SimpleNamespace(handlers={"inbound": None}, wake=threading.Event())
+    assert make_scheduler(runtime, worker).periodic == {}
+    worker.handlers[PURGE_DONE] = None
+    assert set(make_scheduler(runtime, worker).periodic) == {"purge_done"}
