@@ -21,7 +21,6 @@ from typing import Any
 
 from flask import Flask
 
-from connector.clock import Clock, SystemClock
 from connector.jobs.queue import enqueue
 from connector.jobs.scheduler import PERIODIC, Scheduler
 from connector.jobs.worker import Worker
@@ -37,9 +36,9 @@ def make_scheduler(runtime: Runtime, worker: Worker) -> Scheduler:
     Only periodic jobs this worker has a handler for are scheduled: a job nobody claims would sit
     in the queue for ever (and keep ``demo`` waiting for an idle queue).
     """
-    clock: Clock = getattr(runtime, "clock", None) or SystemClock()
     periodic = {name: spec for name, spec in PERIODIC.items() if spec.kind in worker.handlers}
-    return Scheduler(runtime.engine, enqueue, clock, periodic=periodic, notify=worker.wake.set)
+    return Scheduler(runtime.engine, enqueue, runtime.clock, periodic=periodic,
+                     notify=worker.wake.set)
 
 
 class EmbeddedWorker:
