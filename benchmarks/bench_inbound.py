@@ -37,6 +37,7 @@ from bench_stats import pct
 from sqlalchemy import func, select
 
 from connector.sandbox.runner import send_text, start_sandbox
+from connector.sandbox.signing import twilio_signature
 from connector.sandbox.stack import (
     SUPPORT_NUMBER,
     connector_process,
@@ -45,7 +46,6 @@ from connector.sandbox.stack import (
     start_connector,
     wait_for,
 )
-from connector.sandbox.signing import twilio_signature
 from connector.store import jobs, reading
 
 

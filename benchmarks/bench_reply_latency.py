@@ -71,7 +71,7 @@ def run(latency_ms: int, replies: int, customers: int, tmp: str) -> dict[str, li
                                                database_url=f"sqlite:///{tmp}/reply.db"), port)
     runtime, twilio = connector.runtime, sandbox.twilio
     try:
-        apply(runtime.helpdesk, runtime.engine, runtime.policy, url)
+        apply(runtime, runtime.policy)
 
         def idle() -> bool:
             with reading(runtime.engine) as conn:

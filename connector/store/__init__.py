@@ -192,7 +192,7 @@ opt_outs = Table(
     Column("source", String(32), nullable=False),
 )
 
-kv = Table(
+kv_table = Table(
     "kv",
     metadata,
     Column("key", String(128), primary_key=True),

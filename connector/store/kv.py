@@ -1,10 +1,5 @@
-"""The ``kv`` table as a few small operations: a stored signing secret, the helpdesk's API user,
-"already noted" markers.
-
-Importing this module replaces the attribute ``connector.store.kv`` (the table) with the module
-itself (Python binds a submodule on its package, after the module has run): the table is
-``connector.store.kv.table`` or ``metadata.tables["kv"]``, never ``connector.store.kv``.
-"""
+"""The ``kv`` table (``connector.store.kv_table``) as a few small operations: a stored signing
+secret, the helpdesk's API user, "already noted" markers."""
 
 from __future__ import annotations
 
@@ -12,9 +7,9 @@ import time
 
 from sqlalchemy import Connection, Table, select, update
 
-from connector.store import insert_ignore, metadata
+from connector.store import insert_ignore, kv_table
 
-table: Table = metadata.tables["kv"]
+table: Table = kv_table
 
 __all__ = ["kv_add", "kv_get", "kv_set", "table"]
 
