@@ -100,41 +100,125 @@ class DeliveryReceipt:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
+# Ticket states in the core's words. Each helpdesk adapter maps its own vocabulary onto these at
+# the boundary (and keeps the helpdesk's word in ``Ticket.raw``); a state it cannot place is
+# UNKNOWN. The values are also what the store keeps in ``conversations.ticket_status``.
+TICKET_NEW = "new"
+TICKET_OPEN = "open"
+TICKET_PENDING = "pending"  # waiting on the customer or a third party
+TICKET_SOLVED = "solved"  # done, but the customer writing again may reopen it
+TICKET_CLOSED = "closed"  # done for good: a later text needs a new ticket that follows it
+TICKET_UNKNOWN = "unknown"
+TICKET_STATES = frozenset({TICKET_NEW, TICKET_OPEN, TICKET_PENDING, TICKET_SOLVED,
+                           TICKET_CLOSED, TICKET_UNKNOWN})
+
+# Who wrote a comment, as the agent-reply flow needs to tell them apart.
+AUTHOR_CUSTOMER = "customer"  # the requester (the connector writes their texts in their name)
+AUTHOR_AGENT = "agent"  # a person on the support side (agents and admins alike)
+AUTHOR_CONNECTOR = "connector"  # the connector's own API user: notes, logged messages
+AUTHOR_SYSTEM = "system"  # rules, automations, or an author the helpdesk did not say
+AUTHORS = frozenset({AUTHOR_CUSTOMER, AUTHOR_AGENT, AUTHOR_CONNECTOR, AUTHOR_SYSTEM})
+
+# Ticket priorities in the core's words (the policy pack's tiers map onto these).
+PRIORITY_LOW = "low"
+PRIORITY_NORMAL = "normal"
+PRIORITY_HIGH = "high"
+PRIORITY_URGENT = "urgent"
+PRIORITIES = (PRIORITY_LOW, PRIORITY_NORMAL, PRIORITY_HIGH, PRIORITY_URGENT)
+
+
 @dataclass(frozen=True)
 class HelpdeskUser:
+    """A person in the helpdesk: the SMS requester, an agent, the connector's API user."""
+
     id: int
-    role: str  # end-user | agent | admin
+    kind: str = AUTHOR_CUSTOMER  # AUTHOR_CUSTOMER for end users, AUTHOR_AGENT for staff
     name: str | None = None
-    external_id: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file on a helpdesk comment, as listed (not downloaded yet)."""
+
+    name: str
+    content_type: str | None
+    size: int | None
+    url: str
 
 
 @dataclass(frozen=True)
 class Comment:
-    """One ticket comment as the helpdesk lists it."""
+    """One ticket comment as the helpdesk lists it, its author classified by the adapter."""
 
     id: int
     author_id: int
+    author: str  # AUTHOR_*
     public: bool
     body: str
     html_body: str | None = None
-    created_at: str | None = None
-    via_channel: str | None = None
-    attachments: tuple[dict[str, Any], ...] = ()
-    author_role: str | None = None
+    created_at: str | None = None  # ISO 8601
+    from_integration: bool = False  # written through an API integration, not a person's UI
+    attachments: tuple[Attachment, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Ticket:
     id: int
-    status: str
-    updated_at: str
+    state: str  # TICKET_*; the helpdesk's own word stays in ``raw``
+    updated_at: str  # ISO 8601, when it last changed
+    # What ``TicketUpdate.expected_version`` takes: the helpdesk's change marker (None when the
+    # helpdesk cannot refuse a stale update).
+    version: str | None = None
     requester_id: int | None = None
     tags: tuple[str, ...] = ()
-    priority: str | None = None
+    priority: str | None = None  # PRIORITY_* or None
     raw: dict[str, Any] = field(default_factory=dict)
-    # The comment this create / update wrote, from the response's audit: lets the pipeline record
-    # its own comments so the agent-reply path never texts them back.
+    # The comment this create / update wrote, when the helpdesk's answer names it.
     comment_id: int | None = None
+
+
+@dataclass(frozen=True)
+class NewTicket:
+    """A ticket the connector files for a customer's texts.
+
+    ``key`` identifies the connector's operation: the adapter uses it to create the ticket at
+    most once however often the call is repeated (:meth:`connector.ports.Helpdesk.resume_create`),
+    and ``attempted_at`` (UNIX seconds of the first attempt) tells it how to find an earlier
+    attempt whose answer was lost. ``follows`` is the customer's earlier ticket this one
+    continues and ``follows_state`` that ticket's state when the decision was made: the adapter
+    links the two the way its helpdesk can.
+    """
+
+    requester_id: int
+    subject: str
+    body: str
+    key: str
+    attempted_at: float
+    priority: str | None = None  # PRIORITY_*
+    tags: tuple[str, ...] = ()
+    uploads: tuple[str, ...] = ()  # tokens from Helpdesk.upload
+    follows: int | None = None
+    follows_state: str | None = None  # TICKET_SOLVED or TICKET_CLOSED
+
+
+@dataclass(frozen=True)
+class TicketUpdate:
+    """The customer's texts added to a ticket, and what they change, as ONE helpdesk write.
+
+    ``body`` is written as a public comment by ``author_id`` (the requester); ``reopen`` sets a
+    solved ticket open again; ``expected_version`` (a ``Ticket.version``) makes a concurrent
+    change refuse the write with StaleUpdate instead of being overwritten.
+    """
+
+    body: str | None = None
+    author_id: int | None = None
+    uploads: tuple[str, ...] = ()
+    reopen: bool = False
+    add_tags: tuple[str, ...] = ()
+    remove_tags: tuple[str, ...] = ()
+    expected_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,7 +230,7 @@ class AgentReply:
     author_id: int
     body: str
     html_body: str | None = None
-    attachments: tuple[dict[str, Any], ...] = ()
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)

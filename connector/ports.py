@@ -1,8 +1,8 @@
 """The interfaces the pipeline depends on; adapters implement them, nothing else is imported.
 
 - :class:`SmsProvider`: send a text, reconcile an ambiguous send, fetch inbound media.
-- :class:`Helpdesk`: requesters, tickets, comments, uploads, as the inbound / outbound jobs
-  use them.
+- :class:`Helpdesk`: requesters, tickets, comments, notes, attachments, as the inbound and
+  agent-reply jobs use them, in the core's words (adapters.helpdesk.base.HelpdeskAdapter).
 - :class:`RateBudget`: the per-account API budget shared by every worker process (DB-backed in
   production); a helpdesk adapter asks it before each call and tells it about each 429.
 
@@ -19,13 +19,16 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from connector.model import (
+    Attachment,
     Comment,
     DeliveryReceipt,
     HelpdeskUser,
     InboundSms,
+    NewTicket,
     OutboundSms,
     SendResult,
     Ticket,
+    TicketUpdate,
 )
 from connector.webhooks import WebhookAnswer, WebhookRequest
 
@@ -140,72 +143,62 @@ class SmsProvider(Protocol):
 
 @runtime_checkable
 class Helpdesk(Protocol):
-    """The ticket system the pipeline writes to and reads agent replies from."""
+    """The ticket system the pipeline writes to and reads agent replies from, in the core's
+    words (``connector.model``: ticket states, comment authors, priorities).
 
-    provider: str
+    Each adapter owns how its helpdesk does what is asked: creating a ticket exactly once,
+    reconciling a write whose answer was lost, linking a ticket to the one it follows,
+    recognising its own API user. Every call asks the shared rate budget first; a 429 raises
+    RateLimited(retry_after) and nobody sleeps; timeouts and 5xx raise TransientError.
+    """
 
     @property
     def calls(self) -> Counter[str]:
         """API calls made, per method name and ``"total"`` (benchmarks report calls per message)."""
         ...
 
-    def create_or_update_user(self, phone_e164: str, name: str | None = None) -> HelpdeskUser:
-        """The end user for this phone (external id ``sms:+E164``), created when new."""
+    def ensure_requester(self, phone_e164: str, *, name: str | None = None) -> HelpdeskUser:
+        """The helpdesk's person for this SMS number, created when new (one per number)."""
         ...
 
-    def find_user_by_external_id(self, external_id: str) -> HelpdeskUser | None: ...
+    def create_ticket(self, new: NewTicket) -> tuple[Ticket, bool]:
+        """File ``new``; True when the helpdesk answered with a ticket an earlier call with the
+        same ``new.key`` made (nothing was created twice)."""
+        ...
 
-    def create_ticket(
-        self,
-        *,
-        requester_id: int,
-        subject: str,
-        comment_body: str,
-        public: bool = True,
-        priority: str | None,
-        tags: Sequence[str],
-        idempotency_key: str,
-        group_id: int | None = None,
-        via_followup_source_id: int | None = None,
-        uploads: Sequence[str] = (),
-        ticket_type: str | None = None,
-        problem_id: int | None = None,
-    ) -> tuple[Ticket, bool]:
-        """The new ticket, and True when the idempotency key matched an earlier creation."""
+    def resume_create(self, new: NewTicket) -> Ticket | None:
+        """An earlier :meth:`create_ticket` of ``new`` lost its answer: the ticket it made, or
+        None when it was never created (the caller then files it afresh, with a new key)."""
+        ...
+
+    def update(self, ticket_id: int, update: TicketUpdate) -> Ticket:
+        """One write: the customer's texts (a public comment by ``update.author_id``), uploads,
+        reopening, tags. StaleUpdate when ``update.expected_version`` is no longer the ticket's
+        version (nothing written); TicketClosed when the ticket can never be updated again."""
+        ...
+
+    def resume_update(self, ticket_id: int, update: TicketUpdate) -> Ticket | None:
+        """An earlier :meth:`update` lost its answer: the ticket as it now is when that update
+        is on it, None when it is not (the caller then sends it again)."""
+        ...
+
+    def add_private_note(self, ticket_id: int, text: str) -> None:
+        """A comment only agents see, written by the connector; TicketClosed when closed."""
         ...
 
     def get_ticket(self, ticket_id: int) -> Ticket: ...
 
-    def update_ticket(
-        self,
-        ticket_id: int,
-        *,
-        comment_body: str | None = None,
-        public: bool = True,
-        author_id: int | None = None,
-        uploads: Sequence[str] = (),
-        status: str | None = None,
-        priority: str | None = None,
-        additional_tags: Sequence[str] = (),
-        remove_tags: Sequence[str] = (),
-        updated_stamp: str | None = None,
-    ) -> Ticket:
-        """One update; with ``updated_stamp`` a concurrent change raises StaleUpdate.
-
-        A closed ticket raises TicketClosed.
-        """
-        ...
-
-    def requested_tickets(self, user_id: int) -> list[Ticket]:
-        """The user's tickets, newest first (reconciles a creation whose answer was lost)."""
-        ...
-
-    def list_comments(
-        self, ticket_id: int, *, newest_first: bool = True
-    ) -> tuple[list[Comment], dict[int, HelpdeskUser]]:
-        """Comments with their authors, in one call."""
+    def list_comments(self, ticket_id: int) -> list[Comment]:
+        """The ticket's newest comments, newest first, authors classified, in one call."""
         ...
 
     def upload(self, filename: str, content: bytes, content_type: str) -> str:
-        """Store an attachment; the token goes into a comment's ``uploads``."""
+        """Store an attachment; the token goes into ``NewTicket`` / ``TicketUpdate.uploads``."""
+        ...
+
+    def download_attachment(
+        self, attachment: Attachment, *, max_bytes: int, allowed_types: Sequence[str]
+    ) -> tuple[bytes, str]:
+        """An attachment's bytes and content type; MediaUnavailable(reason) when it cannot or
+        must not be had (size, type, no URL, network)."""
         ...

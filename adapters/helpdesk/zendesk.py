@@ -1,18 +1,27 @@
-"""Zendesk Support API adapter: plain ``requests`` (zenpy is GPLv3 and cannot send an
-Idempotency-Key or leave a 429 to the caller instead of sleeping).
+"""Zendesk Support API adapter: plain ``requests`` on :class:`HelpdeskAdapter`'s request path
+(zenpy is GPLv3 and cannot send an Idempotency-Key or leave a 429 to the caller instead of
+sleeping). Facts and traps: ../shared/docs/reference/zendesk.md.
 
-Every call: the shared rate budget first, then one request through the injected session, then the
-status translated into the connector's exception tree:
+Zendesk's words at the boundary:
 
-    429                    RateLimited(retry_after)      the budget is told, nobody sleeps
-    5xx, timeout, reset    TransientError                the call may have taken effect
-    409                    StaleUpdate                   a safe_update lost to a concurrent change
-    422 closed ticket      TicketClosed                  open a follow-up ticket instead
-    other 4xx / 3xx        ExternalServiceError          retryable=False
+    status new / open / pending / hold / solved / closed   → TICKET_* (hold counts as pending)
+    409 on a safe_update                                   → StaleUpdate
+    422 ClosedTicket                                       → TicketClosed
+    end-user / agent / admin, via.channel "api", /users/me → AUTHOR_* and from_integration
 
-Traps (../shared/docs/reference/zendesk.md): ``tags`` on update replaces every tag, so only
-``additional_tags`` / ``remove_tags`` are sent; ``Idempotency-Key`` works on creation only;
-``safe_update`` needs the ticket's ``updated_at`` as ``updated_stamp``.
+Strategies this adapter owns:
+
+- creating once: the operation key is the ``Idempotency-Key`` (honoured about two hours,
+  creation only) and, in ``external_id``, the mark that finds the ticket later among the
+  requester's tickets (never search, which lags);
+- reconciling an update: the ticket's newest comments hold the same text by the same author;
+- following up: a closed ticket is followed with ``via_followup_source_id``; a solved one cannot
+  be, so the new ticket's first comment names it;
+- its own API user: ``GET /users/me`` once per client, only when an API comment by staff needs
+  telling apart.
+
+Other traps: ``tags`` on update replaces every tag, so only ``additional_tags`` / ``remove_tags``
+are sent; ``safe_update`` needs the ticket's ``updated_at`` as ``updated_stamp``, whole seconds.
 """
 
 from __future__ import annotations
@@ -31,40 +40,53 @@ import requests
 from marshmallow import fields as mf
 from marshmallow import validate
 
-from adapters.helpdesk.base import HelpdeskAdapter
-from adapters.http import (
-    CallCounter,
-    decode_body,
-    download,
-    make_session,
-    parse_retry_after,
-    send,
-)
+from adapters.helpdesk.base import ACCOUNT, HelpdeskAdapter
+from adapters.http import download
 from connector.config_fields import Section
 from connector.errors import (
     ExternalServiceError,
-    RateLimited,
+    MediaUnavailable,
     StaleUpdate,
     TicketClosed,
-    TransientError,
     WebhookRejected,
 )
-from connector.model import Comment, HelpdeskUser, Ticket
+from connector.model import (
+    AUTHOR_AGENT,
+    AUTHOR_CONNECTOR,
+    AUTHOR_CUSTOMER,
+    AUTHOR_SYSTEM,
+    PRIORITIES,
+    TICKET_CLOSED,
+    TICKET_NEW,
+    TICKET_OPEN,
+    TICKET_PENDING,
+    TICKET_SOLVED,
+    TICKET_UNKNOWN,
+    Attachment,
+    Comment,
+    HelpdeskUser,
+    NewTicket,
+    Ticket,
+    TicketUpdate,
+)
 from connector.ports import Limit, RateBudget
 from connector.webhooks import WebhookRequest
 
-__all__ = ["ZendeskClient", "verify_zendesk"]
+__all__ = ["ZendeskClient", "verify_zendesk", "zendesk_signature"]
 
 PROVIDER = "zendesk"
-SMS_EXTERNAL_ID_PREFIX = "sms:"
+SMS_EXTERNAL_ID_PREFIX = "sms:"  # the requester's external_id: create_or_update matches on it
+TICKET_EXTERNAL_ID_PREFIX = "sms-connector:"  # + the operation key, on the ticket
+TICKET_UPDATE = "ticket_update"  # the budget class of Update Ticket (per ticket too)
 
-# Zendesk's account limits are per minute; a 429 without Retry-After waits out one window.
-# https://developer.zendesk.com/api-reference/introduction/rate-limits/
-DEFAULT_RETRY_AFTER = 60.0
-# Lists are followed page by page; a bound keeps a misbehaving server from looping us forever.
-MAX_PAGES = 100
-PAGE_SIZE = 100
-
+# https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#json-format
+STATES = {"new": TICKET_NEW, "open": TICKET_OPEN, "pending": TICKET_PENDING,
+          "hold": TICKET_PENDING, "solved": TICKET_SOLVED, "closed": TICKET_CLOSED}
+STAFF_ROLES = frozenset({"agent", "admin"})
+# Zendesk keeps an Idempotency-Key "about two hours"; stop trusting it a little earlier.
+# https://developer.zendesk.com/api-reference/ticketing/introduction/#idempotency
+IDEMPOTENCY_WINDOW = 2 * 3600 - 600
+RECONCILE_COMMENTS = 50  # how far back a lost update is looked for among the newest comments
 
 SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Zendesk-Webhook-Signature-Timestamp"
@@ -105,10 +127,12 @@ class ZendeskClient(HelpdeskAdapter):
     """One Zendesk account. Not thread-safe for ``calls`` accuracy; one client per worker."""
 
     kind = PROVIDER
-    provider = PROVIDER
     settings_schema = ZendeskSchema
     secret_keys = frozenset({"api_token", "webhook_secret"})
     required_for_api = ("email", "api_token")
+    api_path = "/api/v2"
+
+    # -- config and webhook (class level) -------------------------------------------------------
 
     @classmethod
     def check_settings(cls, settings: ZendeskSettings) -> dict[str, str]:
@@ -123,9 +147,9 @@ class ZendeskClient(HelpdeskAdapter):
         ticket per 10 minutes (https://developer.zendesk.com/api-reference/introduction/rate-limits/)."""
         return (
             f"zendesk:{settings.subdomain or settings.base_url}",
-            {"account": Limit(settings.requests_per_minute, 60.0),
-             "ticket_update": Limit(settings.ticket_updates_per_minute, 60.0)},
-            {"ticket_update": Limit(settings.updates_per_ticket_per_10_minutes, 600.0)},
+            {ACCOUNT: Limit(settings.requests_per_minute, 60.0),
+             TICKET_UPDATE: Limit(settings.ticket_updates_per_minute, 60.0)},
+            {TICKET_UPDATE: Limit(settings.updates_per_ticket_per_10_minutes, 600.0)},
         )
 
     @classmethod
@@ -141,7 +165,8 @@ class ZendeskClient(HelpdeskAdapter):
 
     @classmethod
     def webhook_ticket_id(cls, request: WebhookRequest) -> int:
-        """The ``{"ticket_id": "123"}`` the trigger ``policy apply`` installs sends."""
+        """The ``{"ticket_id": "123"}`` the trigger ``policy apply`` installs sends (ids only:
+        placeholder escaping is unreliable, so the worker reads the comments by API)."""
         try:
             payload = json.loads(request.body)
         except (UnicodeDecodeError, ValueError):
@@ -150,51 +175,30 @@ class ZendeskClient(HelpdeskAdapter):
         if isinstance(value, bool) or value is None:
             raise WebhookRejected(400, "ticket_id missing")
         text = str(value).strip()
-        if not text.isdigit() or int(text) <= 0:
+        if not text.isascii() or not text.isdigit() or int(text) <= 0:
             raise WebhookRejected(400, "ticket_id is not a ticket id")
         return int(text)
 
-    def __init__(
-        self,
-        base_url: str,
-        email: str,
-        api_token: str,
-        *,
-        timeout: float = 10.0,
-        session: requests.Session | None = None,
-        budget: RateBudget | None = None,
-    ) -> None:
-        base = base_url.rstrip("/")
-        if base.endswith("/api/v2"):
-            base = base[: -len("/api/v2")]
-        self.base_url = base
-        self._api = base + "/api/v2"
+    def __init__(self, base_url: str, email: str, api_token: str, **kwargs: Any) -> None:
         # API token auth: "{email}/token:{api_token}" as HTTP Basic
         # (https://developer.zendesk.com/api-reference/introduction/security-and-auth/).
-        self._auth = (f"{email}/token", api_token)
-        self.timeout = timeout
-        self.session = make_session(session)
-        self.budget = budget
-        self.calls = CallCounter()
+        super().__init__(base_url, auth=(f"{email}/token", api_token), **kwargs)
+        self._me: int | None = None
 
-    # ------------------------------------------------------------------ users
+    # -- people ---------------------------------------------------------------------------------
 
     def me(self) -> HelpdeskUser:
         """The API token's user; raises when the credentials are not accepted."""
-        data = self._json("me", "GET", "/users/me")
-        user = data.get("user") or {}
+        user = self._json("me", "GET", "/users/me").get("user") or {}
         # Zendesk answers /users/me with an anonymous user (id null) rather than 401 when the
         # credentials are wrong, so a missing id is an authentication failure.
         if user.get("id") is None:
             raise ExternalServiceError(
                 "zendesk me: the credentials were not accepted (anonymous user)",
-                provider=PROVIDER,
-                status=401,
-                response=data,
-            )
+                provider=PROVIDER, status=401, response=user)
         return _user(user)
 
-    def create_or_update_user(self, phone_e164: str, name: str | None = None) -> HelpdeskUser:
+    def ensure_requester(self, phone_e164: str, *, name: str | None = None) -> HelpdeskUser:
         """The SMS end user keyed on ``external_id = "sms:+E164"`` (200 found, 201 created).
 
         ``create_or_update`` matches only by email or external_id, never by phone, hence the key.
@@ -207,96 +211,79 @@ class ZendeskClient(HelpdeskAdapter):
             "identities": [{"type": "phone_number", "value": phone_e164}],
         }
         try:
-            data = self._json(
-                "create_or_update_user", "POST", "/users/create_or_update", json={"user": user}
-            )
+            data = self._json("ensure_requester", "POST", "/users/create_or_update",
+                              json={"user": user})
         except ExternalServiceError as exc:
-            # Phone numbers are accepted when merely *possible* (connector.text.phones); should
-            # Zendesk refuse the identity, the customer must still get a user, so retry without it.
+            # Phone numbers are accepted when merely *possible* (connector.text.phones), and a
+            # number that is another user's identity is a 422 too: the customer must still get
+            # a user, so retry without the identity.
             if exc.status != 422 or "identit" not in str(exc.response).lower():
                 raise
             del user["identities"]
-            data = self._json(
-                "create_or_update_user", "POST", "/users/create_or_update", json={"user": user}
-            )
+            data = self._json("ensure_requester", "POST", "/users/create_or_update",
+                              json={"user": user})
         return _user(data["user"])
 
-    def find_user_by_external_id(self, external_id: str) -> HelpdeskUser | None:
-        # The exact external_id lookup, not /search?query= (eventually consistent).
-        data = self._json(
-            "find_user_by_external_id", "GET", "/users/search", params={"external_id": external_id}
-        )
-        users = data.get("users") or []
-        return _user(users[0]) if users else None
+    def _api_user_id(self) -> int:
+        if self._me is None:
+            self._me = self.me().id
+        return self._me
 
-    # ------------------------------------------------------------------ tickets
+    # -- tickets --------------------------------------------------------------------------------
 
-    def create_ticket(
-        self,
-        *,
-        requester_id: int,
-        subject: str,
-        comment_body: str,
-        public: bool = True,
-        priority: str | None,
-        tags: Sequence[str],
-        idempotency_key: str,
-        group_id: int | None = None,
-        via_followup_source_id: int | None = None,
-        uploads: Sequence[str] = (),
-        ticket_type: str | None = None,
-        problem_id: int | None = None,
-        external_id: str | None = None,
-    ) -> tuple[Ticket, bool]:
-        """Create a ticket; the bool is True when Zendesk replayed an earlier creation (``hit``).
-
-        Requester, submitter and first comment author are all the SMS user, so the ticket reads
-        as the customer's. The Idempotency-Key lasts about two hours and the same key with a
-        different body is a 400; reconcile older retries with :meth:`requested_tickets`.
-        https://developer.zendesk.com/api-reference/ticketing/introduction/#idempotency
-        """
-        comment: dict[str, Any] = {
-            "body": comment_body,
-            "public": public,
-            "author_id": requester_id,
-        }
-        if uploads:
-            comment["uploads"] = list(uploads)
-        ticket: dict[str, Any] = {
-            "requester_id": requester_id,
-            "submitter_id": requester_id,
-            "subject": subject,
-            "comment": comment,
-        }
-        if tags:
-            # Only when there are some: a follow-up ticket inherits its source's tags unless the
-            # request carries tags, which then replace them (Creating a follow-up ticket).
-            ticket["tags"] = list(tags)
-        optional = {
-            "priority": priority,
-            "group_id": group_id,
-            "via_followup_source_id": via_followup_source_id,
-            "type": ticket_type,
-            "problem_id": problem_id,
-            # Lets a creation whose answer was lost be found again after the Idempotency-Key
-            # expired (requested_tickets + this id), without search, which lags.
-            "external_id": external_id,
-        }
-        ticket.update({k: v for k, v in optional.items() if v is not None})
-        response = self._request(
-            "create_ticket",
-            "POST",
-            "/tickets",
-            json={"ticket": ticket},
-            headers={"Idempotency-Key": idempotency_key},
-        )
-        data = _json_body(response)
+    def create_ticket(self, new: NewTicket) -> tuple[Ticket, bool]:
+        """Create a ticket; True when Zendesk replayed an earlier creation with the same key
+        (``x-idempotency-lookup: hit``). Requester, submitter and first comment author are all
+        the SMS user, so the ticket reads as the customer's."""
+        response = self._request("create_ticket", "POST", "/tickets",
+                                 json={"ticket": _new_ticket(new)},
+                                 headers={"Idempotency-Key": new.key})
+        data = self._json_body(response)
         hit = response.headers.get("x-idempotency-lookup", "").strip().lower() == "hit"
         return _ticket(data["ticket"], data.get("audit")), hit
 
+    def resume_create(self, new: NewTicket) -> Ticket | None:
+        """Within the Idempotency-Key's life the same request is repeated and Zendesk answers
+        with the ticket it made (or makes it now); later the requester's newest tickets are
+        looked through for the key's ``external_id``."""
+        if self.clock() - new.attempted_at < IDEMPOTENCY_WINDOW:
+            return self.create_ticket(new)[0]
+        wanted = TICKET_EXTERNAL_ID_PREFIX + new.key
+        # The first page, newest first, is enough: the ticket looked for is recent.
+        data = self._json("requested_tickets", "GET",
+                          f"/users/{int(new.requester_id)}/tickets/requested",
+                          params={"sort_by": "created_at", "sort_order": "desc",
+                                  "per_page": self.page_size})
+        for raw in data.get("tickets") or []:
+            if raw.get("external_id") == wanted:
+                return _ticket(raw)
+        return None
+
     def get_ticket(self, ticket_id: int) -> Ticket:
-        data = self._json("get_ticket", "GET", f"/tickets/{int(ticket_id)}")
-        return _ticket(data["ticket"])
+        return _ticket(self._json("get_ticket", "GET", f"/tickets/{int(ticket_id)}")["ticket"])
+
+    def update(self, ticket_id: int, update: TicketUpdate) -> Ticket:
+        """One ``PUT``; ``reopen`` sets ``status: open`` explicitly, because an API comment by
+        the customer does not reopen a solved ticket by itself (the API user is the updater)."""
+        return self.update_ticket(
+            ticket_id, comment_body=update.body, author_id=update.author_id,
+            uploads=update.uploads, status="open" if update.reopen else None,
+            additional_tags=update.add_tags, remove_tags=update.remove_tags,
+            updated_stamp=update.expected_version)
+
+    def resume_update(self, ticket_id: int, update: TicketUpdate) -> Ticket | None:
+        if update.body is None:
+            return None  # nothing to recognise it by; repeating a bare reopen is harmless
+        data = self._json("list_comments", "GET", f"/tickets/{int(ticket_id)}/comments",
+                          params={"sort_order": "desc"})
+        for raw in (data.get("comments") or [])[:RECONCILE_COMMENTS]:
+            if (raw.get("author_id") == update.author_id
+                    and _same_text(str(raw.get("body") or ""), update.body)):
+                return self.get_ticket(ticket_id)
+        return None
+
+    def add_private_note(self, ticket_id: int, text: str) -> None:
+        self.update_ticket(ticket_id, comment_body=text, public=False)
 
     def update_ticket(
         self,
@@ -312,11 +299,12 @@ class ZendeskClient(HelpdeskAdapter):
         remove_tags: Sequence[str] = (),
         updated_stamp: str | None = None,
     ) -> Ticket:
-        """One ``PUT /tickets/{id}``: a comment (public or a private note) and field changes.
+        """Zendesk's own ``PUT /tickets/{id}`` in its words (the port's writes are built on it).
 
-        With ``updated_stamp`` (the ticket's ``updated_at``) the update is a ``safe_update`` and a
-        concurrent change raises StaleUpdate instead of being overwritten. Stamps have whole-second
-        resolution, so this is not a complete guard against replaying the same PUT.
+        With ``updated_stamp`` the update is a ``safe_update``: a concurrent change answers 409
+        instead of being overwritten. Stamps have whole-second resolution, so this is not a
+        complete guard against replaying the same PUT
+        (https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#protecting-against-ticket-update-collisions).
         """
         ticket: dict[str, Any] = {}
         if comment_body is not None or uploads:
@@ -326,83 +314,71 @@ class ZendeskClient(HelpdeskAdapter):
             if uploads:
                 comment["uploads"] = list(uploads)
             ticket["comment"] = comment
-        if status is not None:
-            ticket["status"] = status
-        if priority is not None:
-            ticket["priority"] = priority
-        if additional_tags:
-            ticket["additional_tags"] = list(additional_tags)
-        if remove_tags:
-            ticket["remove_tags"] = list(remove_tags)
+        optional = {"status": status, "priority": priority,
+                    "additional_tags": list(additional_tags) or None,
+                    "remove_tags": list(remove_tags) or None}
+        ticket.update({k: v for k, v in optional.items() if v is not None})
         if updated_stamp is not None:
-            ticket["safe_update"] = True
-            ticket["updated_stamp"] = updated_stamp
-        data = self._json(
-            "update_ticket",
-            "PUT",
-            f"/tickets/{int(ticket_id)}",
-            json={"ticket": ticket},
-            ticket_key=str(int(ticket_id)),
-        )
+            ticket.update(safe_update=True, updated_stamp=updated_stamp)
+        data = self._json("update_ticket", "PUT", f"/tickets/{int(ticket_id)}",
+                          json={"ticket": ticket}, limit=(TICKET_UPDATE, str(int(ticket_id))))
         return _ticket(data["ticket"], data.get("audit"))
 
-    def requested_tickets(self, user_id: int) -> list[Ticket]:
-        """The user's tickets, newest first: the first page (100) only.
+    # -- comments and files ---------------------------------------------------------------------
 
-        Used to reconcile a creation whose answer was lost after its Idempotency-Key expired; that
-        ticket is recent, so one call suffices however long the customer's history.
-        """
-        data = self._json(
-            "requested_tickets",
-            "GET",
-            f"/users/{int(user_id)}/tickets/requested",
-            params={"sort_by": "created_at", "sort_order": "desc", "per_page": PAGE_SIZE},
+    def list_comments(self, ticket_id: int) -> list[Comment]:
+        """The newest 100 comments with their authors' roles in ONE call (``include=users``;
+        comments are listed oldest first unless ``sort_order=desc`` is asked for)."""
+        data = self._json("list_comments", "GET", f"/tickets/{int(ticket_id)}/comments",
+                          params={"sort_order": "desc", "include": "users"})
+        roles = {int(u["id"]): str(u.get("role") or "") for u in data.get("users") or []}
+        return [self._comment(raw, roles) for raw in data.get("comments") or []]
+
+    def _comment(self, raw: Mapping[str, Any], roles: Mapping[int, str]) -> Comment:
+        author_id = int(raw.get("author_id") or 0)
+        via = raw.get("via")
+        from_api = isinstance(via, dict) and via.get("channel") == "api"
+        role = roles.get(author_id)
+        if role == "end-user":
+            author = AUTHOR_CUSTOMER
+        elif role in STAFF_ROLES:
+            # The connector writes as the API token's user, through the API; the same user in
+            # the web UI, or another integration's user, is someone else.
+            own = from_api and author_id == self._api_user_id()
+            author = AUTHOR_CONNECTOR if own else AUTHOR_AGENT
+        else:
+            author = AUTHOR_SYSTEM
+        return Comment(
+            id=int(raw["id"]), author_id=author_id, author=author,
+            public=bool(raw.get("public")), body=str(raw.get("body") or ""),
+            html_body=raw.get("html_body"), created_at=raw.get("created_at"),
+            from_integration=from_api,
+            attachments=tuple(_attachment(a) for a in raw.get("attachments") or ()),
+            raw=dict(raw),
         )
-        return [_ticket(t) for t in data.get("tickets") or []]
-
-    def list_comments(
-        self, ticket_id: int, *, newest_first: bool = True
-    ) -> tuple[list[Comment], dict[int, HelpdeskUser]]:
-        """The newest 100 comments with their authors' roles, in ONE call (``include=users``).
-
-        Comments are listed oldest first unless ``sort_order=desc`` is asked for.
-        """
-        data = self._json(
-            "list_comments",
-            "GET",
-            f"/tickets/{int(ticket_id)}/comments",
-            params={"sort_order": "desc" if newest_first else "asc", "include": "users"},
-        )
-        users = {u.id: u for u in (_user(raw) for raw in data.get("users") or [])}
-        comments = [_comment(raw, users) for raw in data.get("comments") or []]
-        return comments, users
-
-    def download_attachment(
-        self, url: str, *, max_bytes: int, allowed_types: Sequence[str]
-    ) -> tuple[bytes, str]:
-        """An attachment's bytes: the API token goes to the account's host only, never to the
-        file host Zendesk redirects to (MediaUnavailable(reason) when it cannot be had)."""
-        return download(self.session, url, provider=self.provider, base_url=self.base_url,
-                        auth=self._auth, max_bytes=max_bytes, allowed_types=allowed_types,
-                        timeout=self.timeout,
-                        on_request=lambda: self.calls.record("download_attachment"))
 
     def upload(self, filename: str, content: bytes, content_type: str) -> str:
         """Upload raw bytes; the token (valid 60 minutes) goes into a comment's ``uploads``."""
-        data = self._json(
-            "upload",
-            "POST",
-            "/uploads",
-            params={"filename": filename},
-            data=content,
-            headers={"Content-Type": content_type},
-        )
+        data = self._json("upload", "POST", "/uploads", params={"filename": filename},
+                          data=content, headers={"Content-Type": content_type})
         return str(data["upload"]["token"])
 
-    # ------------------------------------------------------------------ policy apply
+    def download_attachment(
+        self, attachment: Attachment, *, max_bytes: int, allowed_types: Sequence[str]
+    ) -> tuple[bytes, str]:
+        """An attachment's bytes: the API token goes to the account's host only, never to the
+        file host Zendesk redirects to (MediaUnavailable(reason) when it cannot be had)."""
+        if urlsplit(attachment.url).scheme not in ("http", "https"):
+            raise MediaUnavailable("no content URL", reason="no_url", url=attachment.url)
+        return download(self.session, attachment.url, provider=PROVIDER,
+                        base_url=self.base_url, auth=self._auth, max_bytes=max_bytes,
+                        allowed_types=allowed_types, timeout=self.timeout,
+                        on_request=lambda: self.calls.record("download_attachment"))
+
+    # -- policy apply (adapters.helpdesk.zendesk_automation) ------------------------------------
 
     def list_webhooks(self) -> list[dict[str, Any]]:
-        return self._paged("list_webhooks", "/webhooks", "webhooks")
+        return self._paged("list_webhooks", "/webhooks", "webhooks", {"page[size]": self.page_size})
 
     def create_webhook(self, webhook: Mapping[str, Any]) -> dict[str, Any]:
         data = self._json("create_webhook", "POST", "/webhooks", json={"webhook": dict(webhook)})
@@ -410,9 +386,8 @@ class ZendeskClient(HelpdeskAdapter):
 
     def update_webhook(self, webhook_id: str, webhook: Mapping[str, Any]) -> None:
         # PUT replaces the webhook and answers 204 with no body.
-        self._request(
-            "update_webhook", "PUT", f"/webhooks/{webhook_id}", json={"webhook": dict(webhook)}
-        )
+        self._request("update_webhook", "PUT", f"/webhooks/{webhook_id}",
+                      json={"webhook": dict(webhook)})
 
     def webhook_signing_secret(self, webhook_id: str) -> str:
         """The secret Zendesk generated for the webhook (``X-Zendesk-Webhook-Signature``)."""
@@ -420,7 +395,7 @@ class ZendeskClient(HelpdeskAdapter):
         return str(data["signing_secret"]["secret"])
 
     def list_triggers(self) -> list[dict[str, Any]]:
-        return self._paged("list_triggers", "/triggers", "triggers")
+        return self._paged("list_triggers", "/triggers", "triggers", {"page[size]": self.page_size})
 
     def create_trigger(self, trigger: Mapping[str, Any]) -> dict[str, Any]:
         data = self._json("create_trigger", "POST", "/triggers", json={"trigger": dict(trigger)})
@@ -428,165 +403,101 @@ class ZendeskClient(HelpdeskAdapter):
 
     def update_trigger(self, trigger_id: int | str, trigger: Mapping[str, Any]) -> dict[str, Any]:
         # A PUT replaces conditions and actions entirely: send the whole desired trigger.
-        data = self._json(
-            "update_trigger", "PUT", f"/triggers/{trigger_id}", json={"trigger": dict(trigger)}
-        )
+        data = self._json("update_trigger", "PUT", f"/triggers/{trigger_id}",
+                          json={"trigger": dict(trigger)})
         return dict(data["trigger"])
 
     def delete_trigger(self, trigger_id: int | str) -> None:
         self._request("delete_trigger", "DELETE", f"/triggers/{trigger_id}")
 
     def list_trigger_categories(self) -> list[dict[str, Any]]:
-        return self._paged("list_trigger_categories", "/trigger_categories", "trigger_categories")
+        return self._paged("list_trigger_categories", "/trigger_categories",
+                           "trigger_categories", {"page[size]": self.page_size})
 
     def create_trigger_category(self, category: Mapping[str, Any]) -> dict[str, Any]:
-        data = self._json(
-            "create_trigger_category",
-            "POST",
-            "/trigger_categories",
-            json={"trigger_category": dict(category)},
-        )
+        data = self._json("create_trigger_category", "POST", "/trigger_categories",
+                          json={"trigger_category": dict(category)})
         return dict(data["trigger_category"])
 
-    # ------------------------------------------------------------------ plumbing
+    # -- the base's hooks -----------------------------------------------------------------------
 
-    def _json(self, name: str, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        return _json_body(self._request(name, method, path, **kwargs))
-
-    def _request(
-        self,
-        name: str,
-        method: str,
-        path_or_url: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        data: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        ticket_key: str | None = None,
-    ) -> requests.Response:
-        if self.budget is not None:
-            # Update Ticket has its own limits on top of the account's (100 / min per account,
-            # 30 per ticket per 10 min); the narrower class is asked first.
-            if ticket_key is not None:
-                self.budget.before_call("ticket_update", ticket_key)
-            self.budget.before_call("account")
-        url = path_or_url if "://" in path_or_url else self._api + path_or_url
-        all_headers = {"Accept": "application/json"}
-        all_headers.update(headers or {})
-        self.calls.record(name)
-        response = send(
-            self.session,
-            method,
-            url,
-            provider=PROVIDER,
-            timeout=self.timeout,
-            params=params,
-            json=json,
-            data=data,
-            headers=all_headers,
-            auth=self._auth,
-            # Zendesk's API does not redirect; one that does points at a misconfigured base_url,
-            # and following it could carry the credentials elsewhere.
-            allow_redirects=False,
-        )
-        if response.status_code >= 300:
-            self._raise(name, response, ticket_key)
-        return response
-
-    def _raise(self, name: str, response: requests.Response, ticket_key: str | None) -> None:
-        status = response.status_code
-        body = decode_body(response)
-        code, description = _error_words(body)
-        message = f"zendesk {name}: HTTP {status}" + (f" {code}" if code else "")
-        if description:
-            message += f": {description}"
-        if status == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if retry_after is None:
-                retry_after = DEFAULT_RETRY_AFTER
-            if self.budget is not None:
-                # A ticket update's 429 may be the per-ticket limit; pausing only that ticket keeps
-                # the rest of the account moving. When the account counter is at zero, it is the
-                # account's limit and everything pauses.
-                account_spent = response.headers.get("X-Rate-Limit-Remaining", "").strip() == "0"
-                if ticket_key is not None and not account_spent:
-                    self.budget.record_retry_after("ticket_update", retry_after, ticket_key)
-                else:
-                    self.budget.record_retry_after("account", retry_after)
-            raise RateLimited(message, retry_after=retry_after)
-        if status >= 500:
-            raise TransientError(
-                message, retry_after=parse_retry_after(response.headers.get("Retry-After"))
-            )
-        common: dict[str, Any] = {
-            "provider": PROVIDER,
-            "status": status,
-            "code": code,
-            "response": body,
-        }
+    def _error(self, message: str, status: int, code: str | None,
+               body: Any) -> ExternalServiceError:
+        common: dict[str, Any] = {"provider": PROVIDER, "status": status, "code": code,
+                                  "response": body}
         if status == 409:
-            raise StaleUpdate(message, retryable=True, **common)
+            return StaleUpdate(message, retryable=True, **common)
         if status == 422 and _says_closed(body):
-            raise TicketClosed(message, retryable=False, **common)
-        raise ExternalServiceError(message, retryable=False, **common)
+            return TicketClosed(message, retryable=False, **common)
+        return ExternalServiceError(message, retryable=False, **common)
 
-    def _paged(self, name: str, path: str, key: str) -> list[dict[str, Any]]:
-        """Every item of a list, following cursor ``links.next`` or offset ``next_page``."""
-        items: list[dict[str, Any]] = []
-        url: str = path
-        params: dict[str, Any] | None = {"page[size]": PAGE_SIZE}
-        for _ in range(MAX_PAGES):
-            data = self._json(name, "GET", url, params=params)
-            items.extend(data.get(key) or [])
-            nxt = self._next_url(data)
-            if nxt is None:
-                return items
-            url = nxt
-            params = None  # the next link carries its own query
-        # A partial list would make policy apply create duplicates of what it did not see.
-        raise ExternalServiceError(
-            f"zendesk {name}: more than {MAX_PAGES} pages", provider=PROVIDER, retryable=False
-        )
+    def _error_words(self, body: Any) -> tuple[str | None, str | None]:
+        """``{"error": "RecordInvalid", "description": …}``, ``{"error": {"title",
+        "message"}}`` or the newer ``{"errors": [{"code", "title", "detail"}]}``."""
+        if isinstance(body, dict):
+            error = body.get("error")
+            if isinstance(error, dict):
+                return error.get("title"), error.get("message")
+            errors = body.get("errors")
+            if not error and isinstance(errors, list) and errors and isinstance(errors[0], dict):
+                first = errors[0]
+                return first.get("code"), first.get("detail") or first.get("title")
+            description = body.get("description")
+            return (str(error) if error else None), (str(description) if description else None)
+        return super()._error_words(body)
+
+    def _rate_limit_scope(self, response: requests.Response,
+                          limit: tuple[str, str] | None) -> tuple[str, str | None]:
+        # A ticket update's 429 may be the per-ticket limit; pausing only that ticket keeps the
+        # rest of the account moving. When the account counter is at zero, it is the account's
+        # limit and everything pauses.
+        account_spent = response.headers.get("X-Rate-Limit-Remaining", "").strip() == "0"
+        if limit is not None and not account_spent:
+            return limit
+        return ACCOUNT, None
 
     def _next_url(self, data: Mapping[str, Any]) -> str | None:
+        """Cursor pagination (``meta.has_more`` + ``links.next``) or offset (``next_page``)."""
         meta = data.get("meta")
         if isinstance(meta, Mapping) and "has_more" in meta:
-            links = data.get("links") or {}
-            nxt = links.get("next") if meta.get("has_more") else None
+            nxt = (data.get("links") or {}).get("next") if meta.get("has_more") else None
         else:
             nxt = data.get("next_page")
-        if not nxt:
-            return None
-        # Zendesk builds next links from its own host; behind a proxy or an EU / sandbox base_url
-        # that host is not ours (and must not receive the credentials): keep only the path.
-        split = urlsplit(str(nxt))
-        rest = split.path.split("/api/v2", 1)[-1]
-        return self._api + rest + (f"?{split.query}" if split.query else "")
+        return str(nxt) if nxt else None
 
 
-# ---------------------------------------------------------------------- decoding
+# ---------------------------------------------------------------------- Zendesk → core words
 
 
-def _json_body(response: requests.Response) -> dict[str, Any]:
-    body = decode_body(response)
-    if not isinstance(body, dict):
-        # A 2xx without the JSON object we asked for (a proxy's HTML page, a truncated body).
-        raise TransientError(f"zendesk: HTTP {response.status_code} without a JSON object")
-    return body
+def _same_text(a: str, b: str) -> bool:
+    return " ".join(a.split()) == " ".join(b.split())
 
 
-def _error_words(body: Any) -> tuple[str | None, str | None]:
-    """Zendesk errors: ``{"error": "RecordInvalid", "description": …, "details": …}``."""
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict):  # some endpoints nest {"error": {"title", "message"}}
-            return error.get("title"), error.get("message")
-        description = body.get("description")
-        return (str(error) if error else None), (str(description) if description else None)
-    if isinstance(body, str) and body.strip():
-        return None, body.strip()[:200]
-    return None, None
+def _new_ticket(new: NewTicket) -> dict[str, Any]:
+    body = new.body
+    followup = new.follows is not None and new.follows_state == TICKET_CLOSED
+    if new.follows is not None and not followup:
+        # Only a closed ticket can be followed up (Creating a follow-up ticket,
+        # https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#creating-a-follow-up-ticket):
+        # a solved one is named where the agent reads first.
+        body += f"\n\n[Earlier ticket from this customer: #{new.follows}]"
+    comment: dict[str, Any] = {"body": body, "public": True, "author_id": new.requester_id}
+    if new.uploads:
+        comment["uploads"] = list(new.uploads)
+    ticket: dict[str, Any] = {"requester_id": new.requester_id,
+                              "submitter_id": new.requester_id,
+                              "subject": new.subject, "comment": comment}
+    if new.tags:
+        # Only when there are some: a follow-up ticket inherits its source's tags unless the
+        # request carries tags, which then replace them.
+        ticket["tags"] = list(new.tags)
+    if new.priority in PRIORITIES:  # the core's priorities are Zendesk's own words
+        ticket["priority"] = new.priority
+    if followup:
+        ticket["via_followup_source_id"] = new.follows
+    # Finds a creation whose answer was lost after the Idempotency-Key expired.
+    ticket["external_id"] = TICKET_EXTERNAL_ID_PREFIX + new.key
+    return ticket
 
 
 def _says_closed(body: Any) -> bool:
@@ -615,12 +526,9 @@ def _says_closed(body: Any) -> bool:
 
 
 def _user(raw: Mapping[str, Any]) -> HelpdeskUser:
-    return HelpdeskUser(
-        id=int(raw["id"]),
-        role=str(raw.get("role") or "end-user"),
-        name=raw.get("name"),
-        external_id=raw.get("external_id"),
-    )
+    role = raw.get("role")
+    kind = AUTHOR_AGENT if role in STAFF_ROLES else AUTHOR_CUSTOMER
+    return HelpdeskUser(id=int(raw["id"]), kind=kind, name=raw.get("name"), raw=dict(raw))
 
 
 def _comment_id(audit: Mapping[str, Any] | None) -> int | None:
@@ -633,32 +541,28 @@ def _comment_id(audit: Mapping[str, Any] | None) -> int | None:
 
 def _ticket(raw: Mapping[str, Any], audit: Mapping[str, Any] | None = None) -> Ticket:
     requester = raw.get("requester_id")
+    updated_at = str(raw.get("updated_at") or "")
+    priority = raw.get("priority")
     return Ticket(
         id=int(raw["id"]),
-        status=str(raw.get("status") or ""),
-        updated_at=str(raw.get("updated_at") or ""),
+        state=STATES.get(str(raw.get("status") or ""), TICKET_UNKNOWN),
+        updated_at=updated_at,
+        version=updated_at or None,  # what safe_update's updated_stamp takes
         requester_id=int(requester) if requester is not None else None,
         tags=tuple(raw.get("tags") or ()),
-        priority=raw.get("priority"),
+        priority=priority if priority in PRIORITIES else None,
         raw=dict(raw),
         comment_id=_comment_id(audit),
     )
 
 
-def _comment(raw: Mapping[str, Any], users: Mapping[int, HelpdeskUser]) -> Comment:
-    author_id = int(raw.get("author_id") or 0)
-    author = users.get(author_id)
-    via = raw.get("via")
-    return Comment(
-        id=int(raw["id"]),
-        author_id=author_id,
-        public=bool(raw.get("public")),
-        body=str(raw.get("body") or ""),
-        html_body=raw.get("html_body"),
-        created_at=raw.get("created_at"),
-        via_channel=via.get("channel") if isinstance(via, dict) else None,
-        attachments=tuple(raw.get("attachments") or ()),
-        author_role=author.role if author else None,
+def _attachment(raw: Mapping[str, Any]) -> Attachment:
+    size = raw.get("size")
+    return Attachment(
+        name=str(raw.get("file_name") or ""),
+        content_type=raw.get("content_type"),
+        size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+        url=str(raw.get("content_url") or raw.get("mapped_content_url") or ""),
     )
 
 
@@ -692,9 +596,13 @@ def verify_zendesk(
     """True for a genuine signature whose timestamp lies within ``tolerance`` of ``now``.
 
     Zendesk signs no nonce, so the timestamp window is what stops a captured delivery from being
-    replayed later (the docs leave the window to the receiver).
+    replayed later (the docs leave the window to the receiver). Headers reach us as latin-1
+    text: anything non-ASCII is not a signature (and ``hmac.compare_digest`` refuses to compare
+    non-ASCII strings rather than answer False).
     """
     if not secret or not timestamp or not signature:
+        return False
+    if not (timestamp.isascii() and signature.isascii()):
         return False
     sent = _parse_timestamp(timestamp)
     if sent is None:

@@ -1,14 +1,13 @@
 """The ``outbound`` job: an agent's public replies on an SMS ticket become texts, exactly once.
 
-Zendesk's trigger (installed by ``policy apply``) only says "ticket N changed"; this job reads the
-ticket's newest comments with their authors in ONE call (``sort_order=desc&include=users``) and
-picks the comments to text:
+The helpdesk's rule (installed by ``policy apply``) only says "ticket N changed"; this job reads the
+ticket's newest comments, authors classified by the adapter, in ONE call and picks the comments to
+text:
 
 - public (a private note never reaches the customer);
-- written by an agent or admin (the customer's own texts are comments by the end user);
-- not the connector's own writing: an API comment by the API user (the trigger already skips API
-  updates with ``current_via_id`` is not 5, but a later reply's job sees every comment; see
-  ../shared/docs/reference/zendesk.md "Webhooks");
+- written by an agent (``AUTHOR_AGENT``): not the customer's own texts, not a rule's, and not the
+  connector's own writing (the adapter recognises its API user; the helpdesk's rule already skips
+  the connector's updates, but a later reply's job sees every comment);
 - made after the conversation's ticket was created (an old ticket newly tagged ``sms`` does not
   text its history);
 - not texted before: each part is recorded with ``queue_sms(source="agent_reply",
@@ -20,12 +19,11 @@ dropped, smart encoding, numbered parts over 1,600 characters) and every part of
 comment is queued in one transaction; ``send_sms`` (pipeline/send.py) then sends, reconciles and
 blocks opted-out numbers with a private note.
 
-Attachments: Twilio fetches each ``MediaUrl`` itself, without credentials
-(https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource), and
-Zendesk attachment URLs may need them. So the worker copies each attachment into the
+Attachments: an SMS provider fetches each media URL itself, without credentials, and a
+helpdesk's attachment URLs may need them. So the worker copies each attachment into the
 connector's store and the text carries ``<public_url>/media/<token>``: HMAC-signed, expiring after
 ``server.media_url_ttl`` (connector/web/media.py serves it from the database, no outside call).
-An attachment that cannot be sent (type, size, more than 10) is listed in one private note.
+An attachment that cannot be sent (type, size, too many) is listed in one private note.
 """
 
 from __future__ import annotations
@@ -36,7 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, delete, func, select
@@ -44,7 +42,7 @@ from sqlalchemy import Connection, delete, func, select
 from connector.config import ChannelSettings
 from connector.errors import MediaUnavailable, PermanentError, TicketClosed
 from connector.jobs.queue import Job
-from connector.model import Comment, iso_epoch
+from connector.model import AUTHOR_AGENT, Attachment, Comment, iso_epoch
 from connector.pipeline.media_links import MEDIA_PATH, media_key, media_token
 from connector.pipeline.notes import PREFIX as NOTE_PREFIX
 from connector.pipeline.outbox import queue_sms
@@ -61,13 +59,10 @@ log = logging.getLogger("sms_connector.outbound")
 
 OUTBOUND_JOB = "outbound"
 SOURCE = "agent_reply"
-SENDER_ROLES = frozenset({"agent", "admin"})
-API_USER_KEY = "zendesk.api_user_id"
-# Zendesk's clock and ours: a reply is never older than its ticket, so this slack only matters
-# for skew; it is far shorter than any history worth keeping out.
+# The helpdesk's clock and ours: a reply is never older than its ticket, so this slack only
+# matters for skew; it is far shorter than any history worth keeping out.
 CLOCK_SKEW = 120.0
-MAX_MEDIA = 10  # https://www.twilio.com/docs/errors/21623
-MAX_REDIRECTS = 3
+MAX_MEDIA = 10  # attachments per MMS the SMS providers take
 
 
 def handlers(runtime: Runtime) -> dict[str, Callable[[Job], None]]:
@@ -93,7 +88,9 @@ class Conversation:
 
 
 @dataclass
-class Attachment:
+class MediaCopy:
+    """An attachment's bytes, copied for the text's media link."""
+
     filename: str
     content_type: str
     content: bytes
@@ -139,8 +136,8 @@ def handle_outbound(runtime: Runtime, job: Job) -> None:
         log.info("agent reply on a ticket with no SMS conversation; nothing sent",
                  extra={"ticket_id": ticket_id})
         return
-    comments, _users = runtime.helpdesk.list_comments(ticket_id)
-    picked = pick_replies(runtime, comments, conversation.cutoff)
+    comments = runtime.helpdesk.list_comments(ticket_id)
+    picked = pick_replies(comments, conversation.cutoff)
     if not picked:
         return
     with reading(runtime.engine) as conn:
@@ -166,55 +163,37 @@ def handle_outbound(runtime: Runtime, job: Job) -> None:
         "ticket_id": ticket_id, "comments": len(plans), "texts": queued})
 
 
-def pick_replies(runtime: Runtime, comments: list[Comment], cutoff: float) -> list[Comment]:
-    """Public agent comments made since ``cutoff`` and not by the connector, oldest first."""
+def pick_replies(comments: list[Comment], cutoff: float) -> list[Comment]:
+    """Public agent comments made since ``cutoff``, oldest first."""
     picked: list[Comment] = []
-    api_user: int | None = None
     for comment in reversed(comments):  # the list is newest first
-        if not comment.public or comment.author_role not in SENDER_ROLES:
+        if not comment.public or comment.author != AUTHOR_AGENT:
             continue
         created = iso_epoch(comment.created_at)
         if created is None or created < cutoff - CLOCK_SKEW:
             continue
-        if comment.via_channel == "api":
-            if api_user is None:
-                api_user = _api_user_id(runtime)
-            if comment.author_id == api_user:
-                continue
         picked.append(comment)
     return picked
 
 
-def _api_user_id(runtime: Runtime) -> int:
-    """The API token's user, looked up once and kept (``GET /users/me``)."""
-    with reading(runtime.engine) as conn:
-        known = kv_get(conn, API_USER_KEY)
-    if known is not None:
-        return int(known)
-    user_id = runtime.helpdesk.me().id
-    with runtime.engine.begin() as conn:
-        kv_set(conn, API_USER_KEY, str(user_id))
-    return int(user_id)
-
-
 def _prepare(runtime: Runtime, ticket_id: int, comment: Comment, sms: SmsProvider,
-             *, skip_media: bool) -> tuple[list[str], list[Attachment]]:
+             *, skip_media: bool) -> tuple[list[str], list[MediaCopy]]:
     """The bodies to send and the attachments copied; unsendable attachments are noted."""
     if comment.html_body:
         bodies = render_reply(comment.html_body, is_html=True)
     else:
         bodies = render_reply(comment.body, is_html=False)
-    attachments: list[Attachment] = []
+    attachments: list[MediaCopy] = []
     if skip_media or not comment.attachments:
         return bodies, attachments
     problems: list[str] = []
-    for index, raw in enumerate(comment.attachments):
-        name = str(raw.get("file_name") or f"attachment {index + 1}")
+    for index, attachment in enumerate(comment.attachments):
+        name = attachment.name or f"attachment {index + 1}"
         if len(attachments) >= MAX_MEDIA:
             problems.append(f"{name}: a text carries at most {MAX_MEDIA} attachments")
             continue
         try:
-            attachments.append(_download(runtime, raw, name, sms))
+            attachments.append(_download(runtime, attachment, name, sms))
         except MediaUnavailable as exc:
             if exc.retryable:
                 raise
@@ -224,25 +203,24 @@ def _prepare(runtime: Runtime, ticket_id: int, comment: Comment, sms: SmsProvide
     return bodies, attachments
 
 
-def _download(runtime: Runtime, raw: dict[str, Any], name: str,
-              sms: SmsProvider) -> Attachment:
-    """Copy one Zendesk attachment (within what ``sms`` can send by MMS): credentials only on
-    the Zendesk host, redirects without."""
-    content_type = str(raw.get("content_type") or "").split(";")[0].strip().lower()
+def _download(runtime: Runtime, attachment: Attachment, name: str,
+              sms: SmsProvider) -> MediaCopy:
+    """Copy one helpdesk attachment, within what ``sms`` can send by MMS (the adapter keeps
+    its credentials to its own host)."""
+    content_type = (attachment.content_type or "").split(";")[0].strip().lower()
     allowed = {t.lower() for t in sms.media_content_types}
     if content_type not in allowed:
         raise MediaUnavailable(f"type {content_type or 'unknown'} cannot be sent by MMS",
                                reason="content_type")
-    size = raw.get("size")
-    if isinstance(size, int) and size > sms.media_max_bytes:
+    size = attachment.size
+    if size is not None and size > sms.media_max_bytes:
         raise MediaUnavailable(f"{size} bytes is over the {sms.media_max_bytes} byte limit",
                                reason="too_large")
-    url = str(raw.get("content_url") or raw.get("mapped_content_url") or "")
-    if urlsplit(url).scheme not in ("http", "https"):
+    if urlsplit(attachment.url).scheme not in ("http", "https"):
         raise MediaUnavailable("no content URL", reason="no_url")
     content, content_type = runtime.helpdesk.download_attachment(
-        url, max_bytes=sms.media_max_bytes, allowed_types=sms.media_content_types)
-    return Attachment(name, content_type, content)
+        attachment, max_bytes=sms.media_max_bytes, allowed_types=sms.media_content_types)
+    return MediaCopy(name, content_type, content)
 
 
 def _note_media_problems(runtime: Runtime, ticket_id: int, comment_id: int,
@@ -255,8 +233,7 @@ def _note_media_problems(runtime: Runtime, ticket_id: int, comment_id: int,
             + "\n".join(f"- {p}" for p in problems)
             + "\nThe text itself goes out; share the file another way if the customer needs it.")
     try:
-        runtime.helpdesk.update_ticket(ticket_id, comment_body=f"{NOTE_PREFIX} {text}",
-                                       public=False)
+        runtime.helpdesk.add_private_note(ticket_id, f"{NOTE_PREFIX} {text}")
     except TicketClosed:
         return
     with runtime.engine.begin() as conn:
@@ -265,10 +242,10 @@ def _note_media_problems(runtime: Runtime, ticket_id: int, comment_id: int,
 
 def _queue_comment(runtime: Runtime, conn: Connection, conversation: Conversation,
                    ticket_id: int, comment: Comment, bodies: list[str],
-                   attachments: list[Attachment], *, opted_out: bool, now: float) -> int:
+                   attachments: list[MediaCopy], *, opted_out: bool, now: float) -> int:
     media_urls = _store_media(runtime, conn, comment.id, attachments, now)
     if not bodies and media_urls:
-        bodies = [""]  # an attachment-only reply: Twilio accepts MediaUrl without Body
+        bodies = [""]  # an attachment-only reply: a media message needs no body
     if not bodies:
         log.info("agent reply renders to nothing (signature / quote only); not texted",
                  extra={"ticket_id": ticket_id, "comment_id": comment.id})
@@ -290,7 +267,7 @@ def _queue_comment(runtime: Runtime, conn: Connection, conversation: Conversatio
 
 
 def _store_media(runtime: Runtime, conn: Connection, comment_id: int,
-                 attachments: list[Attachment], now: float) -> list[str]:
+                 attachments: list[MediaCopy], now: float) -> list[str]:
     if not attachments:
         return []
     key = media_key(runtime)

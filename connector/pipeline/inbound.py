@@ -2,24 +2,20 @@
 
 One job per conversation at a time (the queue's conversation key), so texts reach the ticket in the
 order the customer sent them, and every text pending when the job runs goes into ONE helpdesk
-write: a burst of five texts is one update, not five (Zendesk's Update Ticket budget is 30 per
-ticket per 10 minutes; ../shared/docs/reference/zendesk.md).
+write: a burst of five texts is one update, not five (helpdesks count updates per ticket, in a few
+dozen per ten minutes).
 
-Exactly once: the write is recorded on the conversation (``inflight``) before the call. A retry
-that finds it reconciles first:
+Exactly once: the write is recorded on the conversation (``inflight``: the operation's key, when it
+was first tried, what it writes) before the call. A retry that finds it asks the helpdesk adapter to
+settle it first (``resume_create`` / ``resume_update``): the adapter knows how its helpdesk finds
+an earlier attempt whose answer was lost. Nothing found means nothing was written, and the write is
+made again.
 
-- creation: within the Idempotency-Key's life (about two hours) the same call is repeated with the
-  same key and body, and Zendesk answers with the ticket it already made (``x-idempotency-lookup:
-  hit``); later, the customer's requested tickets are searched for the ticket's ``external_id``
-  (never Zendesk search, which lags);
-- update: the ticket's newest comments are read (one call) and the update counts as done when
-  the same text by the same requester is there.
-
-Threading: the conversation's ticket from the store. A solved ticket is reopened (``status:
-open`` set explicitly: an API comment by the customer does not reopen it by itself) within
-``threading.reopen_within``; after that, or once closed (422), a new ticket follows the old one
-(``via_followup_source_id``). ``safe_update`` with the stored stamp turns an update that raced an
-agent into a 409: the ticket is read again and the decision made again.
+Threading: the conversation's ticket from the store. A solved ticket is reopened within
+``threading.reopen_within``; after that, or once closed, a new ticket follows the old one (the
+adapter links them the way its helpdesk can). Every update names the ticket version last seen, so
+an update that raced an agent is refused (StaleUpdate): the ticket is read again and the decision
+made again.
 
 Opt-out keywords take effect before any helpdesk call, so a STOP holds even while the helpdesk is
 down; the text itself still reaches the ticket.
@@ -38,7 +34,18 @@ from sqlalchemy import Connection, select, update
 from connector.config import ChannelSettings
 from connector.errors import MediaUnavailable, PermanentError, StaleUpdate, TicketClosed
 from connector.jobs.queue import Job, enqueue
-from connector.model import KEYWORD_HELP, KEYWORD_START, KEYWORD_STOP, Ticket, Triage, iso_epoch
+from connector.model import (
+    KEYWORD_HELP,
+    KEYWORD_START,
+    KEYWORD_STOP,
+    TICKET_CLOSED,
+    TICKET_SOLVED,
+    NewTicket,
+    Ticket,
+    TicketUpdate,
+    Triage,
+    iso_epoch,
+)
 from connector.pipeline.outbox import queue_sms
 from connector.pipeline.receive import conversation_key
 from connector.store import conversations, helpdesk_users, insert_ignore, messages, reading
@@ -53,9 +60,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("sms_connector.inbound")
 
 OPTED_OUT_TAG = "sms_opted_out"
-# Zendesk keeps an Idempotency-Key "about two hours"; stop trusting it a little earlier.
-IDEMPOTENCY_WINDOW = 2 * 3600 - 600
-EXTERNAL_ID_PREFIX = "sms-connector:"
 MAX_ROUNDS = 3  # 409 / 422 make the job decide again; never loop forever inside one job
 
 
@@ -109,13 +113,31 @@ def compose(texts: Sequence[str], notes: Sequence[str] = ()) -> str:
 
 def _ticket_state(ticket: Ticket) -> dict[str, Any]:
     """What the conversation remembers of its ticket after a helpdesk answer."""
-    solved = ticket.status == "solved"
-    return {"ticket_status": ticket.status, "ticket_updated_stamp": ticket.updated_at,
+    solved = ticket.state == TICKET_SOLVED
+    return {"ticket_status": ticket.state, "ticket_updated_stamp": ticket.version,
             "solved_at": iso_epoch(ticket.updated_at) if solved else None}
 
 
-def _same_text(a: str, b: str) -> bool:
-    return " ".join(a.split()) == " ".join(b.split())
+def new_ticket(inflight: dict[str, Any]) -> NewTicket:
+    """The creation an ``inflight`` record stands for, the same on every retry."""
+    follows = inflight.get("follows", inflight.get("followup_of"))
+    # Records written before states were named carried only the closed ticket they followed.
+    state = inflight.get("follows_state", TICKET_CLOSED if follows else None)
+    return NewTicket(
+        requester_id=int(inflight["requester_id"]), subject=inflight["subject"],
+        body=inflight["body"], key=inflight["key"], attempted_at=float(inflight["at"]),
+        priority=inflight["priority"], tags=tuple(inflight["tags"]),
+        uploads=tuple(inflight["uploads"]), follows=follows, follows_state=state)
+
+
+def ticket_update(inflight: dict[str, Any]) -> TicketUpdate:
+    """The update an ``inflight`` record stands for, the same on every retry."""
+    reopen = inflight.get("reopen", inflight.get("status") is not None)
+    return TicketUpdate(
+        body=inflight["body"], author_id=inflight["requester_id"],
+        uploads=tuple(inflight["uploads"]), reopen=bool(reopen),
+        add_tags=tuple(inflight["add_tags"]), remove_tags=tuple(inflight["remove_tags"]),
+        expected_version=inflight["stamp"])
 
 
 class InboundRun:
@@ -174,7 +196,7 @@ class InboundRun:
         raise PermanentError("the ticket kept changing under the connector (409/422 loop)")
 
     def _keyword(self, message: dict[str, Any]) -> str | None:
-        """What the provider's own fields say (Twilio Advanced Opt-Out), else the words."""
+        """What the provider's own fields say (its opt-out handling), else the words."""
         sms = self.runtime.sms(message["provider"])
         return sms.keyword_hint(message["raw"] or {}) or keyword_of(message["body"])
 
@@ -223,17 +245,16 @@ class InboundRun:
         status = conv["ticket_status"]
         now = time.time()
         tag_changes = self._tag_changes(pending)
-        if ticket_id and status == "closed":
-            return self._create(conv, pending, followup_of=ticket_id)
-        if ticket_id and status == "solved":
+        if ticket_id and status == TICKET_CLOSED:
+            return self._create(conv, pending, follows=(ticket_id, TICKET_CLOSED))
+        if ticket_id and status == TICKET_SOLVED:
             solved_at = conv["solved_at"] or now
             if now - solved_at <= self.settings.threading.reopen_within:
                 return self._update(conv, pending, reopen=True, tags=tag_changes)
-            # Zendesk links follow-ups to closed tickets only; a solved one is named instead.
-            return self._create(conv, pending, followup_of=None, earlier=ticket_id)
+            return self._create(conv, pending, follows=(ticket_id, TICKET_SOLVED))
         if ticket_id:
             return self._update(conv, pending, reopen=False, tags=tag_changes)
-        return self._create(conv, pending, followup_of=None)
+        return self._create(conv, pending, follows=None)
 
     @staticmethod
     def _tag_changes(pending: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
@@ -269,22 +290,25 @@ class InboundRun:
         return tokens, notes
 
     def _requester(self, phone: str) -> int:
-        external_id = f"sms:{phone}"
+        """The helpdesk's person for this number: asked once, then kept in the store (asking
+        again would overwrite a name an agent gave them)."""
+        key = f"sms:{phone}"
         helpdesk = self.settings.helpdesk.kind
+        cache = helpdesk_users.c
         with self.engine.begin() as conn:
-            cached = conn.execute(select(helpdesk_users.c.user_id).where(
-                helpdesk_users.c.helpdesk == helpdesk,
-                helpdesk_users.c.external_id == external_id)).scalar()
+            cached = conn.execute(select(cache.user_id).where(
+                cache.helpdesk == helpdesk, cache.external_id == key)).scalar()
         if cached is not None:
             return int(cached)
-        user = self.helpdesk.create_or_update_user(phone, name=f"SMS {phone}")
+        user = self.helpdesk.ensure_requester(phone, name=f"SMS {phone}")
         with self.engine.begin() as conn:
-            insert_ignore(conn, helpdesk_users, {"helpdesk": helpdesk, "external_id": external_id,
+            insert_ignore(conn, helpdesk_users, {"helpdesk": helpdesk, "external_id": key,
                                                  "user_id": user.id, "updated_at": time.time()})
         return int(user.id)
 
     def _create(self, conv: dict[str, Any], pending: list[dict[str, Any]],
-                followup_of: int | None, earlier: int | None = None) -> bool:
+                follows: tuple[int, str] | None) -> bool:
+        """A new ticket; ``follows`` is the earlier ticket (id, state) it continues."""
         phone = conv["customer_phone"]
         texts = [m["body"] for m in pending]
         plain = [m["body"] for m in pending if not m["keyword"]]
@@ -301,8 +325,6 @@ class InboundRun:
         if not opted_out and not opted_in_keyword:
             ack = self.runtime.policy.render_ack(result.category)
         body = compose(texts, notes)
-        if earlier:
-            body += f"\n\n[Earlier ticket from this customer: #{earlier}]"
         if ack:
             # What the customer was told, where the agent reads first: no extra API call.
             body += f"\n\n— Auto-reply texted to the customer: \u201c{ack}\u201d"
@@ -314,7 +336,9 @@ class InboundRun:
             "requester_id": requester_id,
             "subject": f"SMS from {phone}: {snippet}" if snippet else f"SMS from {phone}",
             "body": body, "uploads": uploads, "priority": result.priority, "tags": tags,
-            "followup_of": followup_of, "category": result.category, "tier": result.tier,
+            "follows": follows[0] if follows else None,
+            "follows_state": follows[1] if follows else None,
+            "category": result.category, "tier": result.tier,
         }
         with self.engine.begin() as conn:
             self._save(conn, inflight=inflight, requester_id=requester_id,
@@ -327,26 +351,20 @@ class InboundRun:
         return self._send_create(inflight)
 
     def _send_create(self, inflight: dict[str, Any]) -> bool:
-        ticket, hit = self.helpdesk.create_ticket(
-            requester_id=inflight["requester_id"], subject=inflight["subject"],
-            comment_body=inflight["body"], priority=inflight["priority"], tags=inflight["tags"],
-            idempotency_key=inflight["key"], uploads=inflight["uploads"],
-            via_followup_source_id=inflight["followup_of"],
-            external_id=EXTERNAL_ID_PREFIX + inflight["key"],
-        )
-        self._created(inflight, ticket.id, ticket.status, ticket.updated_at)
+        ticket, replayed = self.helpdesk.create_ticket(new_ticket(inflight))
+        self._created(inflight, ticket)
         log.info("ticket created", extra={"conversation": self.conversation_id,
-                                          "ticket_id": ticket.id, "idempotent_hit": hit,
+                                          "ticket_id": ticket.id, "idempotent_hit": replayed,
                                           "category": inflight["category"]})
         return True
 
-    def _created(self, inflight: dict[str, Any], ticket_id: int, status: str,
-                 updated_at: str) -> None:
+    def _created(self, inflight: dict[str, Any], ticket: Ticket) -> None:
+        ticket_id = ticket.id
         with self.engine.begin() as conn:
             self._delivered(conn, inflight["message_ids"], ticket_id)
-            self._save(conn, inflight=None, ticket_id=ticket_id, ticket_status=status or "new",
-                       ticket_updated_stamp=updated_at, ticket_created_at=inflight["at"],
-                       solved_at=None, followup_source_id=inflight["followup_of"])
+            self._save(conn, inflight=None, ticket_id=ticket_id, ticket_status=ticket.state,
+                       ticket_updated_stamp=ticket.version, ticket_created_at=inflight["at"],
+                       solved_at=None, followup_source_id=new_ticket(inflight).follows)
             # The acknowledgement was queued before the ticket existed; tie it to it now so a
             # delivery failure can be noted on the ticket.
             from connector.store import outbound
@@ -363,7 +381,7 @@ class InboundRun:
             "op": "update", "key": uuid.uuid4().hex, "at": time.time(),
             "ticket_id": conv["ticket_id"], "message_ids": [m["id"] for m in pending],
             "body": compose([m["body"] for m in pending], notes), "uploads": uploads,
-            "status": "open" if reopen else None, "add_tags": tags[0], "remove_tags": tags[1],
+            "reopen": reopen, "add_tags": tags[0], "remove_tags": tags[1],
             "requester_id": conv["requester_id"], "stamp": conv["ticket_updated_stamp"],
         }
         with self.engine.begin() as conn:
@@ -371,13 +389,9 @@ class InboundRun:
         return self._send_update(conv, inflight)
 
     def _send_update(self, conv: dict[str, Any], inflight: dict[str, Any]) -> bool:
+        change = ticket_update(inflight)
         try:
-            ticket = self.helpdesk.update_ticket(
-                inflight["ticket_id"], comment_body=inflight["body"], public=True,
-                author_id=inflight["requester_id"], uploads=inflight["uploads"],
-                status=inflight["status"], additional_tags=inflight["add_tags"],
-                remove_tags=inflight["remove_tags"], updated_stamp=inflight["stamp"],
-            )
+            ticket = self.helpdesk.update(inflight["ticket_id"], change)
         except StaleUpdate:
             # Someone (an agent) changed the ticket since we last saw it: nothing was written.
             fresh = self.helpdesk.get_ticket(inflight["ticket_id"])
@@ -386,15 +400,16 @@ class InboundRun:
             return False
         except TicketClosed:
             with self.engine.begin() as conn:
-                self._save(conn, inflight=None, ticket_status="closed")
+                self._save(conn, inflight=None, ticket_status=TICKET_CLOSED)
             return False
         with self.engine.begin() as conn:
             self._delivered(conn, inflight["message_ids"], inflight["ticket_id"])
             self._save(conn, inflight=None, **_ticket_state(ticket))
-        if ticket.status == "solved" and inflight["status"] is None:
-            # Solved within the same second as our last write, so safe_update could not tell
-            # (stamps are whole seconds): it was solved just now, well inside reopen_within.
-            ticket = self.helpdesk.update_ticket(inflight["ticket_id"], status="open")
+        if ticket.state == TICKET_SOLVED and not change.reopen:
+            # Solved so close to our last write that its version did not change (a helpdesk
+            # whose versions are whole seconds cannot tell): it was solved just now, well
+            # inside reopen_within.
+            ticket = self.helpdesk.update(inflight["ticket_id"], TicketUpdate(reopen=True))
             with self.engine.begin() as conn:
                 self._save(conn, **_ticket_state(ticket))
         log.info("texts added to ticket", extra={"conversation": self.conversation_id,
@@ -407,25 +422,22 @@ class InboundRun:
     def _finish_inflight(self, conv: dict[str, Any], inflight: dict[str, Any]) -> bool:
         """Settle a write whose outcome is unknown; True when it is now done."""
         if inflight["op"] == "create":
-            if time.time() - inflight["at"] < IDEMPOTENCY_WINDOW:
-                return self._send_create(inflight)  # same key + same body: Zendesk replays it
-            wanted = EXTERNAL_ID_PREFIX + inflight["key"]
-            for ticket in self.helpdesk.requested_tickets(inflight["requester_id"]):
-                if ticket.raw.get("external_id") == wanted:
-                    self._created(inflight, ticket.id, ticket.status, ticket.updated_at)
-                    return True
+            ticket = self.helpdesk.resume_create(new_ticket(inflight))
+            if ticket is not None:
+                self._created(inflight, ticket)
+                log.info("earlier ticket creation settled", extra={
+                    "conversation": self.conversation_id, "ticket_id": ticket.id})
+                return True
             with self.engine.begin() as conn:  # never created: start over with a fresh key
                 self._save(conn, inflight=None)
             log.warning("earlier ticket creation never landed; creating again",
                         extra={"conversation": self.conversation_id,
                                "phone": mask_phone(conv["customer_phone"])})
             return False
-        comments, _users = self.helpdesk.list_comments(inflight["ticket_id"])
-        for comment in comments[:50]:
-            if comment.author_id == inflight["requester_id"] and _same_text(comment.body,
-                                                                            inflight["body"]):
-                with self.engine.begin() as conn:
-                    self._delivered(conn, inflight["message_ids"], inflight["ticket_id"])
-                    self._save(conn, inflight=None, ticket_updated_stamp=comment.created_at)
-                return True
-        return self._send_update(conv, inflight)
+        landed = self.helpdesk.resume_update(inflight["ticket_id"], ticket_update(inflight))
+        if landed is None:
+            return self._send_update(conv, inflight)
+        with self.engine.begin() as conn:
+            self._delivered(conn, inflight["message_ids"], inflight["ticket_id"])
+            self._save(conn, inflight=None, **_ticket_state(landed))
+        return True

@@ -25,8 +25,7 @@ def note_once(runtime: Runtime, outbound_id: int, text: str) -> bool:
         row = conn.execute(select(outbound).where(outbound.c.id == outbound_id)).mappings().one()
     if row["noted"] or not row["ticket_id"]:
         return False
-    runtime.helpdesk.update_ticket(int(row["ticket_id"]), comment_body=f"{PREFIX} {text}",
-                                   public=False)
+    runtime.helpdesk.add_private_note(int(row["ticket_id"]), f"{PREFIX} {text}")
     with runtime.engine.begin() as conn:
         conn.execute(update(outbound).where(outbound.c.id == outbound_id)
                      .values(noted=True, updated_at=time.time()))

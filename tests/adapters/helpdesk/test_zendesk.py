@@ -1,4 +1,6 @@
-"""adapters.helpdesk.zendesk: URLs, auth, bodies, error translation, budget, pagination."""
+"""adapters.helpdesk.zendesk: URLs, auth, bodies, Zendesk's words → the core's, error
+translation, budget, pagination (HTTP mocked with ``responses``; the contract suite runs the same
+adapter against the sandbox: test_zendesk_contract.py)."""
 
 from __future__ import annotations
 
@@ -16,10 +18,26 @@ from responses import matchers
 from adapters.helpdesk.zendesk import ZendeskClient
 from connector.errors import (
     ExternalServiceError,
+    MediaUnavailable,
     RateLimited,
     StaleUpdate,
     TicketClosed,
     TransientError,
+)
+from connector.model import (
+    AUTHOR_AGENT,
+    AUTHOR_CONNECTOR,
+    AUTHOR_CUSTOMER,
+    AUTHOR_SYSTEM,
+    TICKET_CLOSED,
+    TICKET_NEW,
+    TICKET_OPEN,
+    TICKET_PENDING,
+    TICKET_SOLVED,
+    TICKET_UNKNOWN,
+    Attachment,
+    NewTicket,
+    TicketUpdate,
 )
 from connector.ports import Helpdesk, RateBudget
 
@@ -75,17 +93,25 @@ def body_of(call: Any) -> Any:
     return json.loads(call.request.body)
 
 
-def create(zd: ZendeskClient, **overrides: Any) -> Any:
+NOW = 1_775_000_000.0
+
+
+def new(**overrides: Any) -> NewTicket:
     kwargs: dict[str, Any] = {
         "requester_id": 9001,
         "subject": "SMS from +1202***0142: hi my order",
-        "comment_body": "hi my order #4411 still hasnt shipped?? its been 5 days",
+        "body": "hi my order #4411 still hasnt shipped?? its been 5 days",
         "priority": "normal",
-        "tags": ["sms", "sms_order", "sms_p3"],
-        "idempotency_key": "sms-inbound-SM1f0e1d2c",
+        "tags": ("sms", "sms_order", "sms_p3"),
+        "key": "5f0e1d2c",
+        "attempted_at": NOW,
     }
     kwargs.update(overrides)
-    return zd.create_ticket(**kwargs)
+    return NewTicket(**kwargs)
+
+
+def create(zd: ZendeskClient, **overrides: Any) -> Any:
+    return zd.create_ticket(new(**overrides))
 
 
 # ---------------------------------------------------------------------- basics
@@ -111,7 +137,7 @@ def test_urls_and_auth_on_a_custom_base_url(
     rsps.get(f"{api}/users/me", json=fixture("me.json"))
     zd = ZendeskClient(base_url, EMAIL, TOKEN)
     me = zd.me()
-    assert (me.id, me.role) == (500, "admin")
+    assert (me.id, me.kind, me.raw["role"]) == (500, AUTHOR_AGENT, "admin")
     request = rsps.calls[0].request
     assert request.headers["Authorization"] == BASIC
     assert request.headers["Accept"] == "application/json"
@@ -129,14 +155,15 @@ def test_me_with_rejected_credentials(rsps: responses.RequestsMock, zd: ZendeskC
 # ---------------------------------------------------------------------- users
 
 
-def test_create_or_update_user_keys_on_external_id(
+def test_ensure_requester_keys_on_external_id(
     rsps: responses.RequestsMock, zd: ZendeskClient
 ) -> None:
     rsps.post(
         f"{API}/users/create_or_update", json=fixture("user_create_or_update.json"), status=201
     )
-    user = zd.create_or_update_user("+12025550142")
-    assert (user.id, user.role, user.external_id) == (9001, "end-user", "sms:+12025550142")
+    user = zd.ensure_requester("+12025550142")
+    assert (user.id, user.kind) == (9001, AUTHOR_CUSTOMER)
+    assert user.raw["external_id"] == "sms:+12025550142"
     assert body_of(rsps.calls[0]) == {
         "user": {
             "name": "+12025550142",
@@ -146,13 +173,13 @@ def test_create_or_update_user_keys_on_external_id(
     }
 
 
-def test_create_or_update_user_with_a_name(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
+def test_ensure_requester_with_a_name(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
     rsps.post(f"{API}/users/create_or_update", json=fixture("user_create_or_update.json"))
-    zd.create_or_update_user("+12025550142", name="Jamie")
+    zd.ensure_requester("+12025550142", name="Jamie")
     assert body_of(rsps.calls[0])["user"]["name"] == "Jamie"
 
 
-def test_create_or_update_user_survives_a_refused_phone_identity(
+def test_ensure_requester_survives_a_refused_phone_identity(
     rsps: responses.RequestsMock, zd: ZendeskClient
 ) -> None:
     refused = {
@@ -164,21 +191,9 @@ def test_create_or_update_user_survives_a_refused_phone_identity(
     rsps.post(
         f"{API}/users/create_or_update", json=fixture("user_create_or_update.json"), status=201
     )
-    assert zd.create_or_update_user("+19995550142").id == 9001
+    assert zd.ensure_requester("+19995550142").id == 9001
     assert "identities" not in body_of(rsps.calls[1])["user"]
-    assert zd.calls["create_or_update_user"] == 2
-
-
-def test_find_user_by_external_id(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
-    rsps.get(
-        f"{API}/users/search",
-        json=fixture("users_search.json"),
-        match=[matchers.query_param_matcher({"external_id": "sms:+12025550142"})],
-    )
-    rsps.get(f"{API}/users/search", json={"users": [], "next_page": None, "count": 0})
-    user = zd.find_user_by_external_id("sms:+12025550142")
-    assert user is not None and user.id == 9001
-    assert zd.find_user_by_external_id("sms:+12025550199") is None
+    assert zd.calls["ensure_requester"] == 2
 
 
 # ---------------------------------------------------------------------- tickets
@@ -195,13 +210,14 @@ def test_create_ticket_body_and_idempotency_key(
     )
     ticket, hit = create(zd)
     assert hit is False
-    assert (ticket.id, ticket.status, ticket.priority) == (35436, "new", "normal")
+    assert (ticket.id, ticket.state, ticket.priority) == (35436, TICKET_NEW, "normal")
+    assert ticket.raw["status"] == "new"
     assert ticket.requester_id == 9001
     assert ticket.tags == ("sms", "sms_order", "sms_p3")
-    assert ticket.updated_at == "2026-04-01T12:00:00Z"
+    assert ticket.updated_at == ticket.version == "2026-04-01T12:00:00Z"
     assert ticket.comment_id == 8001  # from the audit: the connector's own comment
     request = rsps.calls[0].request
-    assert request.headers["Idempotency-Key"] == "sms-inbound-SM1f0e1d2c"
+    assert request.headers["Idempotency-Key"] == "5f0e1d2c"
     assert request.headers["Content-Type"] == "application/json"
     assert body_of(rsps.calls[0]) == {
         "ticket": {
@@ -215,59 +231,124 @@ def test_create_ticket_body_and_idempotency_key(
             },
             "tags": ["sms", "sms_order", "sms_p3"],
             "priority": "normal",
+            "external_id": "sms-connector:5f0e1d2c",
         }
     }
     assert budget.before == [("account", None)]
 
 
-def test_create_ticket_optional_fields(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
+def test_create_ticket_replayed_with_uploads(rsps: responses.RequestsMock,
+                                             zd: ZendeskClient) -> None:
     rsps.post(
         f"{API}/tickets",
         json=fixture("ticket_create_201.json"),
         status=201,
         headers={"X-Idempotency-Lookup": "hit"},
     )
-    _, hit = create(
-        zd,
-        group_id=360001,
-        via_followup_source_id=35001,
-        uploads=["tok1", "tok2"],
-        ticket_type="incident",
-        problem_id=34000,
-        public=False,
-    )
+    _, hit = create(zd, uploads=("tok1", "tok2"), priority="critical")
     assert hit is True
     sent = body_of(rsps.calls[0])["ticket"]
-    assert sent["group_id"] == 360001
-    assert sent["via_followup_source_id"] == 35001
     assert sent["comment"]["uploads"] == ["tok1", "tok2"]
-    assert sent["comment"]["public"] is False
-    assert (sent["type"], sent["problem_id"]) == ("incident", 34000)
+    assert sent["comment"]["public"] is True
+    assert "priority" not in sent  # not a priority in the core's words: left to Zendesk
+    assert "via_followup_source_id" not in sent
+
+
+def test_a_closed_ticket_is_followed_up(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
+    rsps.post(f"{API}/tickets", json=fixture("ticket_create_201.json"), status=201)
+    create(zd, follows=35001, follows_state=TICKET_CLOSED)
+    sent = body_of(rsps.calls[0])["ticket"]
+    assert sent["via_followup_source_id"] == 35001
+    assert "35001" not in sent["comment"]["body"]
+
+
+def test_a_solved_ticket_cannot_be_followed_up_so_the_body_names_it(
+    rsps: responses.RequestsMock, zd: ZendeskClient
+) -> None:
+    rsps.post(f"{API}/tickets", json=fixture("ticket_create_201.json"), status=201)
+    create(zd, follows=35001, follows_state=TICKET_SOLVED)
+    sent = body_of(rsps.calls[0])["ticket"]
+    assert "via_followup_source_id" not in sent
+    assert sent["comment"]["body"].endswith("[Earlier ticket from this customer: #35001]")
+
+
+def test_resume_create_within_the_key_s_life_repeats_the_same_request(
+    rsps: responses.RequestsMock,
+) -> None:
+    zd = ZendeskClient(BASE, EMAIL, TOKEN, clock=lambda: NOW + 3600)
+    rsps.post(f"{API}/tickets", json=fixture("ticket_create_201.json"), status=201,
+              headers={"x-idempotency-lookup": "hit"})
+    rsps.post(f"{API}/tickets", json=fixture("ticket_create_201.json"), status=201,
+              headers={"x-idempotency-lookup": "hit"})
+    first, _ = zd.create_ticket(new())
+    ticket = zd.resume_create(new())
+    assert ticket is not None and ticket.id == first.id == 35436
+    assert rsps.calls[0].request.body == rsps.calls[1].request.body
+    assert rsps.calls[1].request.headers["Idempotency-Key"] == "5f0e1d2c"
+
+
+def test_resume_create_after_the_key_expired_looks_through_the_requester_s_tickets(
+    rsps: responses.RequestsMock,
+) -> None:
+    zd = ZendeskClient(BASE, EMAIL, TOKEN, clock=lambda: NOW + 3 * 3600)
+    page = fixture("tickets_requested.json")
+    page["tickets"][1]["external_id"] = "sms-connector:5f0e1d2c"
+    rsps.get(
+        f"{API}/users/9001/tickets/requested",
+        json=page,
+        match=[
+            matchers.query_param_matcher(
+                {"sort_by": "created_at", "sort_order": "desc", "per_page": "100"}
+            )
+        ],
+    )
+    ticket = zd.resume_create(new())
+    assert ticket is not None and (ticket.id, ticket.state) == (35001, TICKET_CLOSED)
+    assert zd.resume_create(new(key="never-sent")) is None
+    assert zd.calls == {"requested_tickets": 2, "total": 2}  # never a creation
 
 
 def test_get_ticket(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
     rsps.get(f"{API}/tickets/35436", json=fixture("ticket_show.json"))
     ticket = zd.get_ticket(35436)
-    assert (ticket.status, ticket.updated_at) == ("open", "2026-04-01T12:05:00Z")
+    assert (ticket.state, ticket.version) == (TICKET_OPEN, "2026-04-01T12:05:00Z")
     assert ticket.comment_id is None
     assert ticket.raw["via"]["channel"] == "api"
 
 
-def test_update_ticket_with_safe_update(
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [("new", TICKET_NEW), ("open", TICKET_OPEN), ("pending", TICKET_PENDING),
+     ("hold", TICKET_PENDING), ("solved", TICKET_SOLVED), ("closed", TICKET_CLOSED),
+     ("archived", TICKET_UNKNOWN), (None, TICKET_UNKNOWN)],
+)
+def test_statuses_in_the_core_s_words(
+    rsps: responses.RequestsMock, zd: ZendeskClient, status: str | None, state: str
+) -> None:
+    body = fixture("ticket_show.json")
+    body["ticket"]["status"] = status
+    rsps.get(f"{API}/tickets/35436", json=body)
+    ticket = zd.get_ticket(35436)
+    assert ticket.state == state and ticket.raw["status"] == status
+
+
+CUSTOMER_TEXTS = TicketUpdate(
+    body="also the tracking link is broken",
+    author_id=9001,
+    uploads=("tok",),
+    reopen=True,
+    add_tags=("sms_opted_out",),
+    remove_tags=("sms_p3",),
+    expected_version="2026-04-01T12:05:00Z",
+)
+
+
+def test_update_with_the_expected_version_is_a_safe_update(
     rsps: responses.RequestsMock, zd: ZendeskClient, budget: FakeBudget
 ) -> None:
     rsps.put(f"{API}/tickets/35436", json=fixture("ticket_update_200.json"))
-    ticket = zd.update_ticket(
-        35436,
-        comment_body="also the tracking link is broken",
-        author_id=9001,
-        uploads=["tok"],
-        status="open",
-        additional_tags=["sms_opted_out"],
-        remove_tags=["sms_p3"],
-        updated_stamp="2026-04-01T12:05:00Z",
-    )
-    assert ticket.updated_at == "2026-04-01T12:07:31Z"
+    ticket = zd.update(35436, CUSTOMER_TEXTS)
+    assert ticket.version == "2026-04-01T12:07:31Z"
     assert ticket.comment_id == 8010
     assert body_of(rsps.calls[0]) == {
         "ticket": {
@@ -289,37 +370,40 @@ def test_update_ticket_with_safe_update(
     assert zd.calls == {"update_ticket": 1, "total": 1}
 
 
-def test_update_ticket_private_note_without_stamp_never_sends_tags(
+def test_private_note_never_sends_tags_nor_a_stamp(
+    rsps: responses.RequestsMock, zd: ZendeskClient, budget: FakeBudget
+) -> None:
+    rsps.put(f"{API}/tickets/35436", json=fixture("ticket_update_200.json"))
+    zd.add_private_note(35436, "Delivery failed: landline")
+    sent = body_of(rsps.calls[0])["ticket"]
+    assert sent == {"comment": {"body": "Delivery failed: landline", "public": False}}
+    assert budget.before == [("ticket_update", "35436"), ("account", None)]
+
+
+def test_a_bare_reopen_sends_only_the_status(
     rsps: responses.RequestsMock, zd: ZendeskClient
 ) -> None:
     rsps.put(f"{API}/tickets/35436", json=fixture("ticket_update_200.json"))
-    zd.update_ticket(35436, comment_body="Delivery failed: landline", public=False, priority="high")
-    sent = body_of(rsps.calls[0])["ticket"]
-    assert sent == {
-        "comment": {"body": "Delivery failed: landline", "public": False},
-        "priority": "high",
-    }
-    assert "tags" not in sent and "safe_update" not in sent
+    zd.update(35436, TicketUpdate(reopen=True))
+    assert body_of(rsps.calls[0]) == {"ticket": {"status": "open"}}
 
 
-def test_requested_tickets_newest_first_in_one_call(
+def test_resume_update_finds_the_same_text_by_the_same_author(
     rsps: responses.RequestsMock, zd: ZendeskClient
 ) -> None:
-    rsps.get(
-        f"{API}/users/9001/tickets/requested",
-        json=fixture("tickets_requested.json"),
-        match=[
-            matchers.query_param_matcher(
-                {"sort_by": "created_at", "sort_order": "desc", "per_page": "100"}
-            )
-        ],
-    )
-    tickets = zd.requested_tickets(9001)
-    assert [(t.id, t.status) for t in tickets] == [(35436, "open"), (35001, "closed")]
-    assert zd.calls["total"] == 1
+    rsps.get(f"{API}/tickets/35436/comments", json=fixture("comments_desc_users.json"),
+             match=[matchers.query_param_matcher({"sort_order": "desc"})])
+    rsps.get(f"{API}/tickets/35436", json=fixture("ticket_show.json"))
+    landed = zd.resume_update(35436, TicketUpdate(body="also  the tracking\nlink is broken",
+                                                  author_id=9001))
+    assert landed is not None and landed.version == "2026-04-01T12:05:00Z"
+    assert zd.resume_update(35436, TicketUpdate(body="also the tracking link is broken",
+                                                author_id=501)) is None  # not by the customer
+    assert zd.resume_update(35436, TicketUpdate(reopen=True)) is None  # nothing to look for
+    assert zd.calls == {"list_comments": 2, "get_ticket": 1, "total": 3}
 
 
-def test_list_comments_with_authors_in_one_call(
+def test_list_comments_classifies_authors_in_one_call(
     rsps: responses.RequestsMock, zd: ZendeskClient
 ) -> None:
     rsps.get(
@@ -327,27 +411,63 @@ def test_list_comments_with_authors_in_one_call(
         json=fixture("comments_desc_users.json"),
         match=[matchers.query_param_matcher({"sort_order": "desc", "include": "users"})],
     )
-    comments, users = zd.list_comments(35436)
+    comments = zd.list_comments(35436)
     assert [c.id for c in comments] == [8020, 8015, 8010]
     newest = comments[0]
-    assert (newest.author_id, newest.author_role, newest.public) == (501, "agent", True)
-    assert newest.via_channel == "web"
+    assert (newest.author_id, newest.author, newest.public) == (501, AUTHOR_AGENT, True)
+    assert newest.from_integration is False
     assert newest.html_body is not None and "<p>" in newest.html_body
     assert comments[1].public is False
     customer = comments[2]
-    assert (customer.author_role, customer.via_channel) == ("end-user", "api")
-    assert customer.attachments[0]["file_name"] == "screenshot.png"
-    assert set(users) == {9001, 501}
-    assert zd.calls == {"list_comments": 1, "total": 1}
+    assert (customer.author, customer.from_integration) == (AUTHOR_CUSTOMER, True)
+    assert customer.attachments == (Attachment(
+        name="screenshot.png", content_type="image/png", size=20480,
+        url="https://acme.zendesk.com/attachments/token/abc/?name=screenshot.png"),)
+    assert zd.calls == {"list_comments": 1, "total": 1}  # no API comment by staff: no /users/me
 
 
-def test_list_comments_oldest_first(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
-    rsps.get(
-        f"{API}/tickets/35436/comments",
-        json={"comments": [], "users": []},
-        match=[matchers.query_param_matcher({"sort_order": "asc", "include": "users"})],
-    )
-    assert zd.list_comments(35436, newest_first=False) == ([], {})
+def test_the_connector_s_own_api_user_is_looked_up_once(
+    rsps: responses.RequestsMock, zd: ZendeskClient
+) -> None:
+    listing = fixture("comments_desc_users.json")
+    comment = listing["comments"][0]
+    listing["comments"] = [
+        {**comment, "id": 1, "author_id": 500, "via": {"channel": "api"}},  # the connector
+        {**comment, "id": 2, "author_id": 502, "via": {"channel": "api"}},  # another integration
+        {**comment, "id": 3, "author_id": 500, "via": {"channel": "web"}},  # its user, by hand
+        {**comment, "id": 4, "author_id": -1, "via": {"channel": "rule"}},  # no such user listed
+    ]
+    listing["users"] = [{"id": 500, "role": "admin"}, {"id": 502, "role": "agent"}]
+    rsps.get(f"{API}/tickets/35436/comments", json=listing)
+    rsps.get(f"{API}/users/me", json=fixture("me.json"))
+    authors = [(c.author, c.from_integration) for c in zd.list_comments(35436)]
+    assert authors == [(AUTHOR_CONNECTOR, True), (AUTHOR_AGENT, True), (AUTHOR_AGENT, False),
+                       (AUTHOR_SYSTEM, False)]
+    zd.list_comments(35436)
+    assert zd.calls == {"list_comments": 2, "me": 1, "total": 3}
+
+
+def test_download_attachment_without_a_url_is_unavailable(zd: ZendeskClient) -> None:
+    with pytest.raises(MediaUnavailable) as caught:
+        zd.download_attachment(Attachment("a.png", "image/png", 1, ""), max_bytes=10,
+                               allowed_types=["image/png"])
+    assert caught.value.reason == "no_url"
+    assert zd.calls["total"] == 0
+
+
+def test_download_attachment_keeps_the_token_on_the_account_s_host(
+    rsps: responses.RequestsMock, zd: ZendeskClient
+) -> None:
+    url = f"{BASE}/attachments/token/abc/?name=a.png"
+    rsps.get(url, status=302, headers={"Location": "https://files.example.net/a.png"})
+    rsps.get("https://files.example.net/a.png", body=b"\x89PNG",
+             headers={"Content-Type": "image/png"})
+    content, content_type = zd.download_attachment(
+        Attachment("a.png", "image/png", 4, url), max_bytes=10, allowed_types=["image/png"])
+    assert (content, content_type) == (b"\x89PNG", "image/png")
+    assert rsps.calls[0].request.headers["Authorization"] == BASIC
+    assert "Authorization" not in rsps.calls[1].request.headers
+    assert zd.calls["download_attachment"] == 2
 
 
 def test_upload_sends_raw_bytes(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
@@ -391,7 +511,7 @@ def test_429_on_a_ticket_update_pauses_that_ticket(
         headers={"Retry-After": "120", "X-Rate-Limit-Remaining": "350"},
     )
     with pytest.raises(RateLimited):
-        zd.update_ticket(35436, comment_body="x")
+        zd.update(35436, TicketUpdate(body="x"))
     assert budget.retry_after == [("ticket_update", 120.0, "35436")]
 
 
@@ -409,7 +529,7 @@ def test_a_spent_budget_makes_no_call(rsps: responses.RequestsMock) -> None:
     budget = FakeBudget(refuse="ticket_update")
     zd = ZendeskClient(BASE, EMAIL, TOKEN, budget=budget)
     with pytest.raises(RateLimited) as caught:
-        zd.update_ticket(35436, comment_body="x")
+        zd.add_private_note(35436, "x")
     assert caught.value.retry_after == 12.0
     assert len(rsps.calls) == 0
     assert zd.calls["total"] == 0
@@ -442,13 +562,13 @@ def test_network_failures_are_transient(
 ) -> None:
     rsps.put(f"{API}/tickets/35436", body=exc)
     with pytest.raises(TransientError):
-        zd.update_ticket(35436, comment_body="x", updated_stamp="2026-04-01T12:05:00Z")
+        zd.update(35436, TicketUpdate(body="x", expected_version="2026-04-01T12:05:00Z"))
 
 
 def test_409_is_a_stale_update(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
     rsps.put(f"{API}/tickets/35436", json=fixture("error_409_conflict.json"), status=409)
     with pytest.raises(StaleUpdate) as caught:
-        zd.update_ticket(35436, comment_body="x", updated_stamp="2026-04-01T12:05:00Z")
+        zd.update(35436, TicketUpdate(body="x", expected_version="2026-04-01T12:05:00Z"))
     error = caught.value
     assert isinstance(error, ExternalServiceError)
     assert (error.provider, error.status, error.code) == ("zendesk", 409, "UpdateConflict")
@@ -470,7 +590,7 @@ def test_422_on_a_closed_ticket(
 ) -> None:
     rsps.put(f"{API}/tickets/35001", json=body, status=422)
     with pytest.raises(TicketClosed) as caught:
-        zd.update_ticket(35001, comment_body="hello again")
+        zd.update(35001, TicketUpdate(body="hello again"))
     assert caught.value.retryable is False
     assert caught.value.status == 422
     assert caught.value.response == body
@@ -505,6 +625,16 @@ def test_other_4xx_is_permanent(
     assert type(error) is ExternalServiceError
     assert (error.provider, error.status, error.retryable) == ("zendesk", status, False)
     assert error.response == body
+
+
+def test_newer_error_bodies_are_read_too(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
+    body = {"errors": [{"code": "TriggerCategoriesNotEnabled", "title": "Forbidden",
+                        "detail": "Trigger categories are not enabled"}]}
+    rsps.get(f"{API}/trigger_categories", json=body, status=403)
+    with pytest.raises(ExternalServiceError) as caught:
+        zd.list_trigger_categories()
+    assert caught.value.code == "TriggerCategoriesNotEnabled"
+    assert "not enabled" in str(caught.value)
 
 
 def test_redirects_are_not_followed(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
@@ -622,23 +752,8 @@ def test_bodies_match_the_openapi_spec(
 ) -> None:
     rsps.post(f"{API}/tickets", json=fixture("ticket_create_201.json"), status=201)
     rsps.put(f"{API}/tickets/35436", json=fixture("ticket_update_200.json"))
-    create(
-        zd,
-        group_id=1,
-        via_followup_source_id=2,
-        uploads=["t"],
-        ticket_type="incident",
-        problem_id=3,
-    )
-    zd.update_ticket(
-        35436,
-        comment_body="x",
-        author_id=9001,
-        status="open",
-        additional_tags=["a"],
-        remove_tags=["b"],
-        updated_stamp="2026-04-01T12:05:00Z",
-    )
+    create(zd, follows=2, follows_state=TICKET_CLOSED, uploads=("t",))
+    zd.update(35436, CUSTOMER_TEXTS)
     validate(spec, "TicketCreateRequest", body_of(rsps.calls[0]))
     validate(spec, "TicketUpdateRequest", body_of(rsps.calls[1]))
 
@@ -647,7 +762,7 @@ def test_user_body_matches_the_openapi_spec(
     rsps: responses.RequestsMock, zd: ZendeskClient, spec: dict[str, Any]
 ) -> None:
     rsps.post(f"{API}/users/create_or_update", json=fixture("user_create_or_update.json"))
-    zd.create_or_update_user("+12025550142", name="Jamie")
+    zd.ensure_requester("+12025550142", name="Jamie")
     validate(spec, "UserRequest", body_of(rsps.calls[0]))
     for identity in body_of(rsps.calls[0])["user"]["identities"]:
         validate(spec, "UserIdentityObject", identity)
@@ -657,14 +772,14 @@ def test_create_ticket_without_tags_lets_a_follow_up_inherit_them(
     rsps: responses.RequestsMock, zd: ZendeskClient
 ) -> None:
     rsps.post(f"{API}/tickets", json=fixture("ticket_create_201.json"), status=201)
-    create(zd, tags=[], via_followup_source_id=35001)
+    create(zd, tags=(), follows=35001, follows_state=TICKET_CLOSED)
     assert "tags" not in body_of(rsps.calls[0])["ticket"]
 
 
 def test_endless_pagination_is_an_error_not_a_partial_list(
     rsps: responses.RequestsMock, zd: ZendeskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("adapters.helpdesk.zendesk.MAX_PAGES", 3)
+    monkeypatch.setattr(ZendeskClient, "max_pages", 3)
     page = {"triggers": [{"id": 1}], "next_page": f"{API}/triggers.json?page=2"}
     rsps.get(f"{API}/triggers", json=page)
     rsps.get(f"{API}/triggers.json", json=page)

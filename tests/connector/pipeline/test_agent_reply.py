@@ -13,7 +13,13 @@ from sqlalchemy import insert, select
 from connector.config import settings_from_dict
 from connector.errors import PermanentError
 from connector.jobs.queue import Job
-from connector.model import Comment, HelpdeskUser
+from connector.model import (
+    AUTHOR_AGENT,
+    AUTHOR_CONNECTOR,
+    AUTHOR_CUSTOMER,
+    Attachment,
+    Comment,
+)
 from connector.pipeline.agent_reply import handle_outbound, handlers
 from connector.pipeline.media_links import check_media_token, media_key, media_token
 from connector.runtime import Runtime
@@ -35,30 +41,33 @@ def iso(ts: float) -> str:
 
 
 @dataclass
-class FakeZendesk:
+class FakeHelpdesk:
+    """The part of the Helpdesk port the agent-reply job uses; comments in core words."""
+
     comments: list[Comment] = field(default_factory=list)
     notes: list[tuple[int, str]] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
-    base_url: str = "https://acme.zendesk.com"
+    files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
 
-    def list_comments(self, ticket_id: int) -> tuple[list[Comment], dict[int, HelpdeskUser]]:
+    def list_comments(self, ticket_id: int) -> list[Comment]:
         self.calls.append("list_comments")
-        return list(reversed(self.comments)), {}
+        return list(reversed(self.comments))
 
-    def me(self) -> HelpdeskUser:
-        self.calls.append("me")
-        return HelpdeskUser(API_USER, "admin")
+    def add_private_note(self, ticket_id: int, text: str) -> None:
+        self.notes.append((ticket_id, text))
 
-    def update_ticket(self, ticket_id: int, **kwargs: Any) -> None:
-        self.notes.append((ticket_id, kwargs["comment_body"]))
+    def download_attachment(self, attachment: Attachment, *, max_bytes: int,
+                            allowed_types: Any) -> tuple[bytes, str]:
+        self.calls.append("download_attachment")
+        return self.files[attachment.url]
 
 
-def comment(cid: int, body: str, *, author: int = AGENT, role: str = "agent", public: bool = True,
-            at: float = T0 + 60, via: str = "web", html: str | None = None,
-            attachments: tuple[dict[str, Any], ...] = ()) -> Comment:
-    return Comment(id=cid, author_id=author, public=public, body=body, html_body=html,
-                   created_at=iso(at), via_channel=via, attachments=attachments,
-                   author_role=role)
+def comment(cid: int, body: str, *, author_id: int = AGENT, author: str = AUTHOR_AGENT,
+            public: bool = True, at: float = T0 + 60, api: bool = False, html: str | None = None,
+            attachments: tuple[Attachment, ...] = ()) -> Comment:
+    return Comment(id=cid, author_id=author_id, author=author, public=public, body=body,
+                   html_body=html, created_at=iso(at), from_integration=api,
+                   attachments=attachments)
 
 
 @pytest.fixture
@@ -71,7 +80,7 @@ def runtime(database_url, engine):
     })
     rt = Runtime(settings)
     schema.upgrade(rt.engine)
-    rt.__dict__["helpdesk"] = FakeZendesk()
+    rt.__dict__["helpdesk"] = FakeHelpdesk()
     with rt.engine.begin() as conn:
         conn.execute(insert(conversations).values(
             id=1, customer_phone=PHONE, channel_key=NUMBER, helpdesk="zendesk", ticket_id=TICKET,
@@ -108,13 +117,14 @@ def test_handlers_are_registered(runtime):
 def test_only_public_agent_comments_since_the_ticket_began_are_texted(runtime):
     zd = runtime.helpdesk
     zd.comments = [
-        comment(10, "my refund?", author=CUSTOMER, role="end-user", via="api"),
+        comment(10, "my refund?", author_id=CUSTOMER, author=AUTHOR_CUSTOMER, api=True),
         comment(11, "old history", at=T0 - 3600),
         comment(12, "internal note", public=False),
-        comment(13, "Logged by the connector", author=API_USER, role="admin", via="api"),
+        comment(13, "Logged by the connector", author_id=API_USER, author=AUTHOR_CONNECTOR,
+                api=True),
         comment(14, "Refund issued today."),
-        comment(15, "Admins reply too.", author=9, role="admin"),
-        comment(16, "Posted by another integration", author=8, role="agent", via="api"),
+        comment(15, "Admins reply too.", author_id=9),
+        comment(16, "Posted by another integration", author_id=8, api=True),
     ]
     run(runtime)
     rows = texts(runtime)
@@ -124,9 +134,9 @@ def test_only_public_agent_comments_since_the_ticket_began_are_texted(runtime):
     assert all(r["to_number"] == PHONE and r["from_number"] == NUMBER and r["ticket_id"] == TICKET
                and r["conversation_id"] == 1 and r["send_state"] == "intent" for r in rows)
     assert send_jobs(runtime) == 3
-    assert zd.calls == ["list_comments", "me"]  # the API user is looked up once and kept
+    assert zd.calls == ["list_comments"]  # one helpdesk call per job
     run(runtime)
-    assert zd.calls == ["list_comments", "me", "list_comments"]
+    assert zd.calls == ["list_comments", "list_comments"]
 
 
 def test_a_rerun_or_replay_queues_nothing_twice(runtime):
@@ -206,9 +216,8 @@ def test_channel_removed_from_config_is_a_permanent_error(runtime):
 
 
 def test_unsendable_attachment_is_noted_once_and_the_text_still_goes(runtime):
-    exe = {"file_name": "setup.exe", "content_type": "application/x-msdownload",
-           "content_url": "https://acme.zendesk.com/attachments/token/x/?name=setup.exe",
-           "size": 10}
+    exe = Attachment(name="setup.exe", content_type="application/x-msdownload", size=10,
+                     url="https://help.example.com/attachments/token/x/?name=setup.exe")
     runtime.helpdesk.comments = [comment(90, "See attached.", attachments=(exe,))]
     run(runtime)
     run(runtime)
@@ -236,3 +245,19 @@ def test_media_tokens_are_signed_and_expire(runtime):
     run(runtime)
     with reading(runtime.engine) as conn:
         assert conn.execute(select(media_blobs)).all() == []
+
+
+def test_sendable_attachment_is_copied_and_texted_as_a_signed_link(runtime):
+    png = Attachment(name="label.png", content_type="image/png", size=4,
+                     url="https://help.example.com/attachments/token/y/?name=label.png")
+    runtime.helpdesk.files[png.url] = (b"\x89PNG", "image/png")
+    runtime.helpdesk.comments = [comment(97, "Your label.", attachments=(png,))]
+    run(runtime)
+    [row] = texts(runtime)
+    assert row["body"] == "Your label."
+    [url] = row["media_urls"]
+    assert url.startswith("https://sms.example.com/media/")
+    assert runtime.helpdesk.calls == ["list_comments", "download_attachment"]
+    with reading(runtime.engine) as conn:
+        [blob] = conn.execute(select(media_blobs)).mappings().all()
+    assert (blob["filename"], blob["content"]) == ("label.png", b"\x89PNG")

@@ -6,7 +6,8 @@ import time
 
 from sqlalchemy import insert, select, update
 
-from connector.pipeline.inbound import EXTERNAL_ID_PREFIX, InboundRun, compose
+from connector.model import TicketUpdate
+from connector.pipeline.inbound import InboundRun, compose, new_ticket
 from connector.sandbox.stack import SUPPORT_NUMBER
 from connector.store import conversations, messages
 
@@ -37,17 +38,15 @@ def sms_tickets(sandbox):
 def test_creation_lost_after_the_idempotency_key_expired_is_found_not_repeated(world):
     runtime, sandbox = world
     conv, msg = pending_message(runtime, "is the outage over?", "SM1")
-    user = runtime.helpdesk.create_or_update_user(PHONE)
+    user = runtime.helpdesk.ensure_requester(PHONE)
     key = "k" * 32
     body = compose(["is the outage over?"])
-    # The creation did land three hours ago; its answer was lost.
-    ticket, _ = runtime.helpdesk.create_ticket(
-        requester_id=user.id, subject="SMS", comment_body=body, priority="urgent", tags=["sms"],
-        idempotency_key=key, external_id=EXTERNAL_ID_PREFIX + key)
     inflight = {"op": "create", "key": key, "at": time.time() - 3 * 3600, "message_ids": [msg],
                 "requester_id": user.id, "subject": "SMS", "body": body, "uploads": [],
-                "priority": "urgent", "tags": ["sms"], "followup_of": None,
+                "priority": "urgent", "tags": ["sms"], "follows": None, "follows_state": None,
                 "category": "outage", "tier": "P1"}
+    # The creation did land three hours ago; its answer was lost.
+    ticket, _ = runtime.helpdesk.create_ticket(new_ticket(inflight))
     with runtime.engine.begin() as conn:
         conn.execute(update(conversations).values(inflight=inflight))
     calls_before = runtime.helpdesk.calls["create_ticket"]
@@ -63,11 +62,11 @@ def test_creation_lost_after_the_idempotency_key_expired_is_found_not_repeated(w
 def test_creation_that_never_landed_is_made_once(world):
     runtime, sandbox = world
     conv, msg = pending_message(runtime, "hello", "SM2")
-    user = runtime.helpdesk.create_or_update_user(PHONE)
+    user = runtime.helpdesk.ensure_requester(PHONE)
     inflight = {"op": "create", "key": "x" * 32, "at": time.time() - 3 * 3600,
                 "message_ids": [msg], "requester_id": user.id, "subject": "SMS",
                 "body": "hello", "uploads": [], "priority": "normal", "tags": ["sms"],
-                "followup_of": None, "category": "general", "tier": "P3"}
+                "follows": None, "follows_state": None, "category": "general", "tier": "P3"}
     with runtime.engine.begin() as conn:
         conn.execute(update(conversations).values(inflight=inflight))
     InboundRun(runtime, conv).run()
@@ -84,10 +83,10 @@ def test_update_whose_answer_was_lost_is_not_written_twice(world):
     with runtime.engine.begin() as conn:
         row = conn.execute(select(conversations)).mappings().one()
     # The PUT landed, the answer did not.
-    runtime.helpdesk.update_ticket(ticket["id"], comment_body="second",
-                                   author_id=row["requester_id"])
+    runtime.helpdesk.update(ticket["id"], TicketUpdate(body="second",
+                                                       author_id=row["requester_id"]))
     inflight = {"op": "update", "key": "u" * 32, "at": time.time(), "ticket_id": ticket["id"],
-                "message_ids": [msg], "body": "second", "uploads": [], "status": None,
+                "message_ids": [msg], "body": "second", "uploads": [], "reopen": False,
                 "add_tags": [], "remove_tags": [], "requester_id": row["requester_id"],
                 "stamp": row["ticket_updated_stamp"]}
     with runtime.engine.begin() as conn:

@@ -1,4 +1,5 @@
-"""POST /webhooks/helpdesk/zendesk: signature and timestamp first, then one coalesced job."""
+"""POST /webhooks/helpdesk/<kind> (here zendesk): the registered adapter verifies signature and
+timestamp first, then one coalesced job; an unregistered kind is a 404."""
 
 from __future__ import annotations
 
@@ -90,7 +91,8 @@ def test_same_signature_twice_is_accepted_both_times(client):
 
 
 @pytest.mark.parametrize("case", ["no_headers", "no_timestamp", "wrong_secret", "tampered",
-                                  "stale", "future", "garbage_timestamp"])
+                                  "stale", "future", "garbage_timestamp", "non_ascii_signature",
+                                  "non_ascii_timestamp"])
 def test_missing_bad_or_stale_signature_is_403_and_nothing_queued(client, case):
     now = datetime.now(UTC)
     if case == "no_headers":
@@ -108,6 +110,10 @@ def test_missing_bad_or_stale_signature_is_403_and_nothing_queued(client, case):
                                                                                   seconds=5)))
     elif case == "future":
         response = post(client, BODY, timestamp=zendesk_timestamp(now + timedelta(minutes=6)))
+    elif case == "non_ascii_signature":  # headers arrive as latin-1 text
+        response = post(client, BODY, signature="\u00e9" * 44)
+    elif case == "non_ascii_timestamp":
+        response = post(client, BODY, timestamp="\u00b2026-01-01T00:00:00Z")
     else:
         response = post(client, BODY, timestamp="yesterday")
     assert response.status_code == 403
@@ -142,3 +148,20 @@ def test_without_any_secret_everything_is_refused(database_url, engine):
     with reading(runtime.engine) as conn:
         assert conn.execute(select(func.count()).select_from(jobs)).scalar_one() == 0
     runtime.close()
+
+
+@pytest.mark.parametrize("kind", ["nosuchdesk", "Zendesk"])
+def test_a_helpdesk_that_is_not_registered_is_404_and_nothing_queued(client, kind):
+    timestamp = zendesk_timestamp()
+    response = client.post(f"/webhooks/helpdesk/{kind}", data=BODY, headers={
+        "Content-Type": "application/json",
+        "X-Zendesk-Webhook-Signature-Timestamp": timestamp,
+        "X-Zendesk-Webhook-Signature": zendesk_signature(SECRET, timestamp, BODY)})
+    assert response.status_code == 404
+    assert outbound_jobs(client) == []
+
+
+def test_ticket_id_in_other_digits_is_400(client):
+    response = post(client, json.dumps({"ticket_id": "\u0664\u0662"}).encode())
+    assert response.status_code == 400
+    assert outbound_jobs(client) == []

@@ -12,7 +12,6 @@ from sqlalchemy import insert, select
 from adapters.sms.twilio import TwilioClient
 from connector.config import settings_from_dict
 from connector.jobs.queue import Job
-from connector.model import HelpdeskUser
 from connector.pipeline.status import NOTE_JOB, STATUS_JOB, failure_note, handle_note, handle_status
 from connector.runtime import Runtime
 from connector.sandbox.signing import twilio_signature
@@ -30,11 +29,8 @@ class FakeZendesk:
     def __init__(self) -> None:
         self.notes: list[tuple[int, str, bool]] = []
 
-    def update_ticket(self, ticket_id: int, *, comment_body: str, public: bool) -> None:
-        self.notes.append((ticket_id, comment_body, public))
-
-    def me(self) -> HelpdeskUser:
-        return HelpdeskUser(1, "admin")
+    def add_private_note(self, ticket_id: int, text: str) -> None:
+        self.notes.append((ticket_id, text, False))
 
 
 @pytest.fixture
