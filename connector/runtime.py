@@ -10,7 +10,6 @@ process through a pipe: connector/jobs/wakeup.py) instead of waiting for its pol
 from __future__ import annotations
 
 import threading
-import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -44,11 +43,11 @@ class Runtime:
             lease_seconds=settings.queue.lease_seconds,
             backoff_base=settings.queue.backoff_base_seconds,
             backoff_max=settings.queue.backoff_max_seconds,
+            clock=self.clock.now,
         )
         # A thread's Event; connector/serve/supervisor.py swaps in a PipeWake before it forks.
         self.wake: Wake = threading.Event()
         self._schema_current = False
-        self._next_purge = 0.0
         self.extras: dict[str, Any] = {}
 
     @property
@@ -141,13 +140,10 @@ class Runtime:
 
     def housekeeping(self) -> None:
         """Every few seconds, from a worker: fold SQLite's WAL back into the database (web
-        requests never do: see store._sqlite_setup) and forget finished jobs after a week."""
+        requests never do: see store._sqlite_setup). Finished jobs are forgotten by the
+        scheduler's hourly ``purge_done`` job (connector/jobs/scheduler.py)."""
         if self.sqlite:
             checkpoint(self.engine)
-        now = time.time()
-        if now >= self._next_purge:
-            self._next_purge = now + 3600
-            self.queue.purge_done()
 
     def notify(self) -> None:
         """A job was queued: wake the worker (a thread here, or serve's worker process)."""

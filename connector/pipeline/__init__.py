@@ -23,4 +23,7 @@ def build_handlers(runtime: Runtime) -> dict[str, Callable[[Job], Any]]:
     from connector.pipeline.agent_reply import handlers as agent_reply_handlers
 
     handlers.update(agent_reply_handlers(runtime))
+    from connector.jobs.scheduler import scheduler_handlers
+
+    handlers.update(scheduler_handlers(runtime))
     return handlers
