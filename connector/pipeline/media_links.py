@@ -49,6 +49,8 @@ def media_token(key: bytes, blob_key: str, expires: int) -> str:
 
 def check_media_token(key: bytes, token: str, *, now: float | None = None) -> tuple[str, str]:
     """``("ok", blob_key)``, ``("forged", "")``, ``("expired", "")`` or ``("malformed", "")``."""
+    if not token.isascii():  # compare_digest would raise on it: never a token of ours
+        return "malformed", ""
     parts = token.split(".")
     if len(parts) != 3 or not parts[1].isdigit() or not parts[0].isalnum():
         return "malformed", ""

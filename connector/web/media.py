@@ -1,6 +1,6 @@
 """``GET /media/<token>``: outbound MMS attachments, fetched by the SMS provider.
 
-Twilio fetches a ``MediaUrl`` without credentials, so the URL itself is the credential: an
+An SMS provider fetches a media URL without credentials, so the URL itself is the credential: an
 HMAC-signed token naming the stored copy and its expiry (connector/pipeline/media_links.py makes
 them). The bytes come from the connector's database; nothing outside is called here.
 A token with a wrong signature answers 403; a malformed, expired or unknown one 404.

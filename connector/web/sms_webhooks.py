@@ -4,7 +4,7 @@
 Verify → record → answer, with no outside call in the request: the adapter the URL names checks
 the signature and reads the fields (connector/web/adapting.py hands it the request without Flask),
 connector/pipeline/receive.py records the text or receipt in one transaction, and the adapter
-says what to answer (Twilio: an empty TwiML ``<Response/>``). A name that is not registered is a
+says what to answer (an empty reply document, say). A name that is not registered is a
 404; a missing or wrong signature 403; a signed body without what the connector needs 400; a
 genuine text that cannot be routed is kept and held, never refused.
 """

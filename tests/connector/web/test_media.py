@@ -50,6 +50,10 @@ def test_bad_tokens(app):
     assert client.get(f"/media/{media_token(key, 'k1', int(time.time()) - 1)}").status_code == 404
     assert client.get(f"/media/{media_token(key, 'nope', future)}").status_code == 404
     assert client.get("/media/garbage").status_code == 404
+    # Hostile tokens: non-ASCII (a 500 and a traceback before), huge, a forged one of full length.
+    good = media_token(key, "k1", future)
+    for hostile in (good[:-3] + "é€😀", "٤٢." * 3, "a" * 20000, good[:-1] + "ü"):
+        assert client.get(f"/media/{hostile}").status_code in (403, 404), hostile
 
 
 def test_media_signing_key_setting_wins():
