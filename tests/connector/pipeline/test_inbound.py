@@ -7,7 +7,7 @@ import time
 from sqlalchemy import insert, select, update
 
 from connector.model import TicketUpdate
-from connector.pipeline.inbound import InboundRun, compose, new_ticket
+from connector.pipeline.inbound import InboundRun, compose, new_ticket, ticket_update
 from connector.sandbox.stack import SUPPORT_NUMBER
 from connector.store import conversations, messages
 
@@ -99,3 +99,137 @@ def test_update_whose_answer_was_lost_is_not_written_twice(world):
 def test_compose_keeps_order_and_notes():
     assert compose(["a", " b ", ""], ["[note]"]) == "a\n\nb\n\n[note]"
     assert compose([]) == "(empty text)"
+
+
+# ---------------------------------------------------------------------- threading, in core words
+
+
+def conversation_row(runtime) -> dict:
+    with runtime.engine.begin() as conn:
+        return dict(conn.execute(select(conversations)).mappings().one())
+
+
+def move(sandbox, ticket_id: int, status: str) -> None:
+    import requests
+
+    requests.post(f"{sandbox.zendesk_url}/_sandbox/tickets/{ticket_id}/status",
+                  json={"status": status}, timeout=10).raise_for_status()
+
+
+def agent_note(sandbox, ticket_id: int) -> None:
+    import requests
+
+    requests.post(f"{sandbox.zendesk_url}/_sandbox/agent_reply", timeout=10, json={
+        "ticket_id": ticket_id, "body": "looking into it", "public": False}).raise_for_status()
+
+
+def advance(sandbox, seconds: float) -> None:
+    """The stand-in's clock moves on (its versions are whole seconds)."""
+    store = sandbox.zendesk.store
+    clock = store.clock
+    store.clock = lambda: clock() + seconds
+
+
+def text(runtime, body: str, sid: str) -> int:
+    conv, _ = pending_message(runtime, body, sid)
+    InboundRun(runtime, conv).run()
+    return conv
+
+
+def test_first_text_files_a_ticket_and_remembers_its_state_and_version(world):
+    runtime, sandbox = world
+    text(runtime, "where is my order", "SM10")
+    [ticket] = sms_tickets(sandbox)
+    row = conversation_row(runtime)
+    assert row["ticket_id"] == ticket["id"] and row["ticket_status"] == "new"
+    assert row["ticket_updated_stamp"] == ticket["updated_at"]
+    assert row["followup_source_id"] is None and row["inflight"] is None
+
+
+def test_solved_ticket_is_reopened_within_the_window(world):
+    runtime, sandbox = world
+    text(runtime, "billing question", "SM11")
+    [ticket] = sms_tickets(sandbox)
+    move(sandbox, ticket["id"], "solved")
+    with runtime.engine.begin() as conn:  # as the 409 re-read would have told it
+        conn.execute(update(conversations).values(ticket_status="solved",
+                                                  solved_at=time.time() - 60))
+    text(runtime, "one more thing", "SM12")
+    [ticket] = sms_tickets(sandbox)
+    assert ticket["status"] == "open"
+    assert ticket["comments"][-1]["body"] == "one more thing"
+    assert conversation_row(runtime)["ticket_status"] == "open"
+
+
+def test_solved_long_ago_gets_a_new_ticket_that_names_the_old_one(world):
+    runtime, sandbox = world
+    text(runtime, "billing question", "SM13")
+    [old] = sms_tickets(sandbox)
+    move(sandbox, old["id"], "solved")
+    long_ago = time.time() - runtime.settings.threading.reopen_within - 60
+    with runtime.engine.begin() as conn:
+        conn.execute(update(conversations).values(ticket_status="solved", solved_at=long_ago))
+    text(runtime, "different problem now", "SM14")
+    old, new = sorted(sms_tickets(sandbox), key=lambda t: t["id"])
+    assert old["status"] == "solved" and len(old["comments"]) == 1
+    assert new["comments"][0]["body"].startswith("different problem now")
+    assert f"[Earlier ticket from this customer: #{old['id']}]" in new["comments"][0]["body"]
+    row = conversation_row(runtime)
+    assert (row["ticket_id"], row["followup_source_id"]) == (new["id"], old["id"])
+
+
+def test_closed_ticket_is_found_closed_and_followed_up(world):
+    runtime, sandbox = world
+    text(runtime, "billing question", "SM15")
+    [old] = sms_tickets(sandbox)
+    move(sandbox, old["id"], "closed")  # the conversation still thinks it is new
+    text(runtime, "hello again", "SM16")
+    old, new = sorted(sms_tickets(sandbox), key=lambda t: t["id"])
+    assert new["via"]["source"]["from"]["ticket_id"] == old["id"]
+    assert new["comments"][0]["body"].startswith("hello again")
+    assert "Earlier ticket" not in new["comments"][0]["body"]
+    row = conversation_row(runtime)
+    assert (row["ticket_id"], row["followup_source_id"]) == (new["id"], old["id"])
+
+
+def test_a_change_by_an_agent_since_the_last_write_is_read_again_not_overwritten(world):
+    runtime, sandbox = world
+    text(runtime, "my router is broken", "SM17")
+    [ticket] = sms_tickets(sandbox)
+    advance(sandbox, 2)
+    move(sandbox, ticket["id"], "solved")  # the agent solved it meanwhile: a new version
+    reads = runtime.helpdesk.calls["get_ticket"]
+    text(runtime, "still broken", "SM18")
+    assert runtime.helpdesk.calls["get_ticket"] == reads + 1  # refused, read again, decided again
+    [ticket] = sms_tickets(sandbox)
+    assert ticket["status"] == "open"  # solved just now: reopened
+    assert [c["body"] for c in ticket["comments"]].count("still broken") == 1
+    assert conversation_row(runtime)["ticket_updated_stamp"] == ticket["updated_at"]
+
+
+def test_solved_within_the_same_second_as_the_last_write_is_reopened(world):
+    runtime, sandbox = world
+    text(runtime, "my router is broken", "SM19")
+    [ticket] = sms_tickets(sandbox)
+    frozen = float(int(time.time()))
+    sandbox.zendesk.store.clock = lambda: frozen + 0.5  # every change shares one version
+    agent_note(sandbox, ticket["id"])
+    move(sandbox, ticket["id"], "solved")
+    text(runtime, "still broken", "SM20")
+    [ticket] = sms_tickets(sandbox)
+    assert ticket["status"] == "open"
+    assert ticket["comments"][-1]["body"] == "still broken"
+    assert conversation_row(runtime)["ticket_status"] == "open"
+
+
+def test_records_written_before_core_words_still_resume():
+    created = {"op": "create", "key": "k", "at": 1.0, "requester_id": 7, "subject": "s",
+               "body": "b", "uploads": [], "priority": "high", "tags": ["sms"],
+               "followup_of": 41}
+    new = new_ticket(created)
+    assert (new.follows, new.follows_state, new.key, new.tags) == (41, "closed", "k", ("sms",))
+    updated = {"op": "update", "body": "b", "uploads": ["t"], "status": "open",
+               "add_tags": ["x"], "remove_tags": [], "requester_id": 7, "stamp": "v1"}
+    change = ticket_update(updated)
+    assert (change.reopen, change.uploads, change.expected_version) == (True, ("t",), "v1")
+    assert ticket_update({**updated, "status": None}).reopen is False
