@@ -47,8 +47,8 @@ from connector.pipeline.media_links import MEDIA_PATH, media_key, media_token
 from connector.pipeline.notes import PREFIX as NOTE_PREFIX
 from connector.pipeline.outbox import queue_sms
 from connector.store import conversations, insert_ignore, media_blobs, messages, outbound, reading
+from connector.store.kv import kv_get, kv_set
 from connector.store.optouts import is_opted_out
-from connector.sync.policy import kv_get, kv_set
 from connector.text.sms_text import render_reply
 
 if TYPE_CHECKING:

@@ -354,7 +354,7 @@ class InboundRun:
         ticket, replayed = self.helpdesk.create_ticket(new_ticket(inflight))
         self._created(inflight, ticket)
         log.info("ticket created", extra={"conversation": self.conversation_id,
-                                          "ticket_id": ticket.id, "idempotent_hit": replayed,
+                                          "ticket_id": ticket.id, "replayed": replayed,
                                           "category": inflight["category"]})
         return True
 
