@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import select
+
+from connector.sandbox.stack import wait_for
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -110,11 +113,20 @@ def test_gunicorn_wsgi_app_on_fresh_sqlite_is_ready_and_works_the_queue(tmp_path
                 time.sleep(0.1)
         assert status == 200
         from connector.jobs.queue import Queue
-        from connector.store import make_engine
+        from connector.store import jobs, make_engine, reading
 
         engine = make_engine(f"sqlite:///{db}")
-        Queue(engine).enqueue("unknown-kind-stays-ready", {})
-        assert Queue(engine).counts() == {"ready": 1}  # no handler claims an unknown kind
+
+        def status_of(kind: str) -> str | None:
+            with reading(engine) as conn:
+                return conn.execute(select(jobs.c.status).where(jobs.c.kind == kind)).scalar()
+
+        job_id = Queue(engine).enqueue("unknown-kind-stays-ready", {})
+        assert job_id is not None
+        # The worker thread runs the scheduler's first periodic job (due at start) ...
+        wait_for(lambda: status_of("purge_done") == "done", timeout=20)
+        # ... and no handler claims an unknown kind.
+        assert status_of("unknown-kind-stays-ready") == "ready"
         engine.dispose()
     finally:
         proc.send_signal(signal.SIGTERM)
