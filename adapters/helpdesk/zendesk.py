@@ -169,13 +169,16 @@ class ZendeskClient(HelpdeskAdapter):
         placeholder escaping is unreliable, so the worker reads the comments by API)."""
         try:
             payload = json.loads(request.body)
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            # RecursionError: a body nested thousands deep (signed, yet not ours to crash on).
             raise WebhookRejected(400, "body is not JSON") from None
         value = payload.get("ticket_id") if isinstance(payload, dict) else None
         if isinstance(value, bool) or value is None:
             raise WebhookRejected(400, "ticket_id missing")
         text = str(value).strip()
-        if not text.isascii() or not text.isdigit() or int(text) <= 0:
+        # ASCII digits of a sane length only: "٤٢" and "²" are digits to str.isdigit, and int()
+        # refuses strings over 4,300 digits with a ValueError of its own.
+        if not text.isascii() or not text.isdigit() or len(text) > 19 or int(text) <= 0:
             raise WebhookRejected(400, "ticket_id is not a ticket id")
         return int(text)
 

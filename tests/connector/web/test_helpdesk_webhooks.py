@@ -126,8 +126,15 @@ def test_within_five_minutes_is_accepted(client):
     assert post(client, BODY, timestamp=old).status_code == 200
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[]", b'{"ticket": 1}', b'{"ticket_id": "abc"}',
-                                  b'{"ticket_id": true}', b'{"ticket_id": -3}', b"\xff\xfe"])
+@pytest.mark.parametrize("body", [
+    b"not json", b"[]", b'{"ticket": 1}', b'{"ticket_id": "abc"}', b'{"ticket_id": true}',
+    b'{"ticket_id": -3}', b"\xff\xfe",
+    # Hostile but signed: nested 10,000 deep (RecursionError), a 5,000-digit id (int() refuses
+    # over 4,300 digits), a superscript digit, a float.
+    b'{"x": ' + b"[" * 10000 + b"]" * 10000 + b', "ticket_id": 1}',
+    b'{"ticket_id": "' + b"9" * 5000 + b'"}',
+    json.dumps({"ticket_id": "\u00b2"}).encode(), b'{"ticket_id": 42.0}',
+])
 def test_malformed_payload_is_400_and_nothing_queued(client, body):
     response = post(client, body)
     assert response.status_code == 400
