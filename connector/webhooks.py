@@ -7,8 +7,10 @@ response, so adapters verify and parse without importing Flask.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl
 
 from connector.errors import WebhookRejected
@@ -32,23 +34,37 @@ class WebhookRequest:
     # headers alone (no signature) is refused before its body is waited for.
     raw_body: bytes | Callable[[], bytes] = b""
     content_type: str = ""
-    _lower: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
-    _body: list[bytes] = field(default_factory=list, repr=False, compare=False)
+    # What was read or parsed once (the body, the headers by lower-cased name, the form): the
+    # signature check and the parser both need them.
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def replace(self, **changes: Any) -> WebhookRequest:
+        """A copy with ``changes`` (tests tamper with deliveries this way), nothing cached."""
+        return dataclasses.replace(self, _cache={}, **changes)
 
     @property
     def body(self) -> bytes:
-        if not self._body:
+        if "body" not in self._cache:
             raw = self.raw_body
-            self._body.append(raw() if callable(raw) else raw)
-        return self._body[0]
+            self._cache["body"] = raw() if callable(raw) else raw
+        body: bytes = self._cache["body"]
+        return body
 
     def header(self, name: str) -> str | None:
-        if not self._lower:
-            self._lower.update((k.lower(), v) for k, v in self.headers.items())
-        return self._lower.get(name.lower())
+        lower = self._cache.get("headers")
+        if lower is None:
+            lower = self._cache["headers"] = {k.lower(): v for k, v in self.headers.items()}
+        return lower.get(name.lower())
 
     def form(self) -> dict[str, list[str]]:
-        """The body as form fields, every value of every field; 400 unless a UTF-8 form."""
+        """The body as form fields, every value of every field; 400 unless a UTF-8 form.
+        Parsed once; callers must not change what they get."""
+        if "form" not in self._cache:
+            self._cache["form"] = self._parse_form()
+        form: dict[str, list[str]] = self._cache["form"]
+        return form
+
+    def _parse_form(self) -> dict[str, list[str]]:
         if self.content_type.split(";")[0].strip().lower() != FORM_TYPE:
             raise WebhookRejected(400, f"expected {FORM_TYPE}")
         try:

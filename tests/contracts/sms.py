@@ -13,7 +13,6 @@ the provider's own host.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -99,7 +98,7 @@ class SmsProviderContract:
         headers = {k: v for k, v in request.headers.items() if k.lower() != name.lower()}
         if value is not None:
             headers[name] = value
-        return dataclasses.replace(request, headers=headers, _lower={}, _body=[])
+        return request.replace(headers=headers)
 
     def test_registered_under_its_name_as_the_port(self, world: Any) -> None:
         adapter = self.adapter(world)
@@ -123,10 +122,9 @@ class SmsProviderContract:
 
     def test_tampered_body_or_another_url_is_403(self, world: Any) -> None:
         genuine = self._inbound(world)
-        tampered = dataclasses.replace(genuine, raw_body=genuine.body.replace(b"4411", b"4412"),
-                                       _lower={}, _body=[])
+        tampered = genuine.replace(raw_body=genuine.body.replace(b"4411", b"4412"))
         assert tampered.body != genuine.body
-        elsewhere = dataclasses.replace(genuine, url=genuine.url + "-other", _lower={}, _body=[])
+        elsewhere = genuine.replace(url=genuine.url + "-other")
         adapter = self.adapter(world)
         with pytest.raises(WebhookRejected) as info:
             adapter.inbound(tampered)
