@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -61,6 +60,7 @@ from connector.model import (
 )
 from connector.ports import Helpdesk
 from connector.webhooks import WebhookRequest
+from tests.contracts import StandInSuite
 
 CUSTOMER = "+12025550142"
 OTHER = "+12025550143"
@@ -84,7 +84,7 @@ class RecordingBudget:
         self.paused.append((endpoint_class, seconds, key))
 
 
-class HelpdeskContract:
+class HelpdeskContract(StandInSuite):
     """Subclass as ``Test<Helpdesk>Contract`` and implement the hooks below."""
 
     kind: str = ""
@@ -92,13 +92,6 @@ class HelpdeskContract:
     signature_header: str = ""
 
     # -- hooks --------------------------------------------------------------------------------
-
-    def start(self) -> Any:
-        """Start the helpdesk's stand-in; the returned world is handed to every other hook."""
-        raise NotImplementedError
-
-    def stop(self, world: Any) -> None:
-        raise NotImplementedError
 
     def make_helpdesk(self, world: Any, *, budget: RecordingBudget | None = None) -> Helpdesk:
         """The adapter, configured for the stand-in, asking ``budget`` before each call."""
@@ -149,14 +142,6 @@ class HelpdeskContract:
         return HELPDESKS[self.kind]
 
     # -- the suite ----------------------------------------------------------------------------
-
-    @pytest.fixture
-    def world(self) -> Iterator[Any]:
-        world = self.start()
-        try:
-            yield world
-        finally:
-            self.stop(world)
 
     @pytest.fixture
     def helpdesk(self, world: Any) -> Helpdesk:

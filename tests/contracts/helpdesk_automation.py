@@ -39,6 +39,7 @@ from connector.sync.policy import apply, automation_for, make_plan, webhook_secr
 from connector.sync.port import HelpdeskAutomation
 from connector.webhooks import WebhookRequest
 from mappings.policy import Policy, load_policy
+from tests.contracts import StandInSuite
 
 OWNED_PREFIX = "[sms-connector]"
 
@@ -83,7 +84,7 @@ class Receiver:
             self.server.stop()
 
 
-class HelpdeskAutomationContract:
+class HelpdeskAutomationContract(StandInSuite):
     """Subclass as ``Test<Helpdesk>AutomationContract`` and implement the hooks below."""
 
     kind: str = ""
@@ -91,13 +92,6 @@ class HelpdeskAutomationContract:
     signs: bool = True
 
     # -- hooks --------------------------------------------------------------------------------
-
-    def start(self) -> Any:
-        """Start the helpdesk's stand-in; the returned world is handed to every other hook."""
-        raise NotImplementedError
-
-    def stop(self, world: Any) -> None:
-        raise NotImplementedError
 
     def config(self, world: Any) -> dict[str, Any]:
         """The connector's ``helpdesk`` and ``[<kind>]`` settings for the stand-in."""
@@ -135,14 +129,6 @@ class HelpdeskAutomationContract:
         raise NotImplementedError
 
     # -- the suite ----------------------------------------------------------------------------
-
-    @pytest.fixture
-    def world(self) -> Iterator[Any]:
-        world = self.start()
-        try:
-            yield world
-        finally:
-            self.stop(world)
 
     @pytest.fixture
     def receiver(self) -> Iterator[Receiver]:

@@ -13,7 +13,7 @@ the provider's own host.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,12 +25,13 @@ from connector.errors import MediaUnavailable, SmsRejected, UnreadableInbound, W
 from connector.model import OutboundSms
 from connector.ports import SmsProvider
 from connector.webhooks import WebhookRequest
+from tests.contracts import StandInSuite
 
 CUSTOMER = "+12025550142"
 URL = "https://connector.example.com"
 
 
-class SmsProviderContract:
+class SmsProviderContract(StandInSuite):
     """Subclass as ``Test<Provider>Contract`` and implement the hooks below."""
 
     name: str = ""
@@ -40,13 +41,6 @@ class SmsProviderContract:
     signs_url: bool = False
 
     # -- hooks --------------------------------------------------------------------------------
-
-    def start(self) -> Any:
-        """Start the provider's stand-in; the returned world is handed to every other hook."""
-        raise NotImplementedError
-
-    def stop(self, world: Any) -> None:
-        raise NotImplementedError
 
     def adapter(self, world: Any) -> SmsProvider:
         """The adapter, configured for the stand-in (credentials, base URL)."""
@@ -78,14 +72,6 @@ class SmsProviderContract:
         raise NotImplementedError
 
     # -- the suite ----------------------------------------------------------------------------
-
-    @pytest.fixture
-    def world(self) -> Iterator[Any]:
-        world = self.start()
-        try:
-            yield world
-        finally:
-            self.stop(world)
 
     def _inbound(self, world: Any, **kw: Any) -> WebhookRequest:
         args = {"url": URL + f"/webhooks/sms/{self.name}", "from_": CUSTOMER,
