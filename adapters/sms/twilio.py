@@ -6,7 +6,8 @@ TwiML answer, the ``[twilio]`` config section) plus send / reconcile / media ove
 ``requests`` (the official SDK stays a test-only dependency that cross-checks the signature code),
 and the webhook functions :func:`verify_webhook`, :func:`parse_inbound`, :func:`parse_status`.
 
-Errors at the boundary: HTTP 400 with a Twilio code → SmsRejected (final; 21610 = opted out),
+Errors at the boundary: HTTP 400 with a Twilio code → SmsRejected (21610 = opted out; the error
+table says which codes are worth retrying, 21611 = queue full),
 429 → RateLimited, 5xx / timeouts / resets → TransientError (the text may have gone: reconcile
 with :meth:`TwilioClient.find_sent` before sending again).
 """
@@ -40,6 +41,7 @@ from adapters.http import (
 from adapters.sms.base import (
     DEFAULT_STATUS_RANKS,
     ERROR_OPT_OUT,
+    ERROR_RETRYABLE,
     ErrorInfo,
     SmsAdapter,
 )
@@ -92,6 +94,10 @@ ERRORS: dict[str, ErrorInfo] = {
     "21408": ErrorInfo("texting this country is not enabled on the account"),
     "21610": ErrorInfo("the customer has unsubscribed (texted STOP); they must text START to "
                        "receive texts", ERROR_OPT_OUT),
+    # The sender's queue is full (Twilio queues up to 10 h of segments per sender): temporary.
+    # https://www.twilio.com/docs/api/errors/21611
+    "21611": ErrorInfo("the sending number has too many texts waiting in the provider's queue "
+                       "(too many texts sent at once)", ERROR_RETRYABLE),
     "21614": ErrorInfo("the number is not a mobile number and cannot receive texts"),
     "21617": ErrorInfo("the message is longer than 1,600 characters"),
     "30003": ErrorInfo("the customer's phone is unreachable (switched off or out of coverage)"),
@@ -396,7 +402,8 @@ def _raise(name: str, response: requests.Response, body: Any) -> None:
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
     if status == 400 and code is not None:
-        # 21xxx refusals are synchronous and final; the message is for the agent's note.
+        # 21xxx refusals are synchronous: nothing was sent. Most are final; the error table's
+        # kind tells the send job which are worth retrying (21611). The message is for the note.
         raise SmsRejected(
             describe_error(code),
             provider=PROVIDER,

@@ -2,6 +2,8 @@
 
 States of an outbound row: ``intent`` (recorded) → ``sending`` (the call is about to go out) →
 ``sent`` | ``rejected`` (the provider refused: final) | ``blocked`` (opted out before it left).
+A refusal whose code the provider's error table calls retryable goes back to ``intent`` and the
+job is retried with backoff; only the last attempt's refusal is final.
 A row found in ``sending`` had an attempt whose outcome is unknown (timeout, dropped connection,
 worker killed): the provider is asked first (``find_sent``) and the text goes again only when it
 was not sent. SMS APIs take no idempotency key (../shared/docs/reference/sms.md), so this is the
@@ -19,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
-from connector.errors import RateLimited, SmsRejected
+from adapters.sms.base import ERROR_RETRYABLE
+from connector.errors import RateLimited, RetryableError, SmsRejected
 from connector.jobs.queue import Job
 from connector.model import OutboundSms
 from connector.pipeline.notes import note_once
@@ -87,6 +90,13 @@ def handle_send(runtime: Runtime, job: Job) -> None:
     try:
         result = sms.send(message)
     except SmsRejected as exc:
+        if sms.error_kind(exc.code) == ERROR_RETRYABLE and not job.last_attempt:
+            # Refused for now (a full sender queue, say): nothing went out, so back to intent and
+            # the queue's backoff; only the last attempt's refusal is noted as final.
+            _set(runtime, outbound_id, send_state="intent")
+            log.warning("text refused for now by the provider; will retry",
+                        extra={"outbound_id": outbound_id, "code": exc.code})
+            raise RetryableError(f"refused for now (error {exc.code}): {exc}") from exc
         _set(runtime, outbound_id, send_state="rejected", status="failed",
              error_code=str(exc.code) if exc.code is not None else None)
         if exc.opted_out and channel_key:

@@ -67,6 +67,8 @@ MAGIC_FROM = {
                      "alphanumeric sender ID."),
     "+15005550007": (21606, "The 'From' phone number provided ({n}) is not a valid message-capable "
                      "Twilio phone number for this destination."),
+    # The documented trigger of 21611, the sender's queue is full (temporary: Twilio queues
+    # up to 10 h of segments per sender; https://www.twilio.com/docs/errors/21611).
     "+15005550008": (21611, "This 'From' number ({n}) has exceeded the maximum number of queued "
                      "messages"),
 }  # fmt: skip

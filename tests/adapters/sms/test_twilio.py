@@ -17,6 +17,7 @@ from responses import matchers
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
+from adapters.sms.base import ERROR_RETRYABLE
 from adapters.sms.twilio import (
     TwilioClient,
     describe_error,
@@ -139,6 +140,18 @@ def test_21610_is_final_and_marks_the_opt_out(
     assert error.retryable is False
     assert "unsubscribed" in str(error) and "START" in str(error)
     assert error.response["more_info"].endswith("21610")
+
+
+def test_21611_queue_full_is_a_refusal_worth_retrying(
+    rsps: responses.RequestsMock, client: TwilioClient
+) -> None:
+    rsps.post(MESSAGES, json={"code": 21611, "message": "This 'From' number has exceeded the "
+                              "maximum number of queued messages", "status": 400,
+                              "more_info": "https://www.twilio.com/docs/errors/21611"}, status=400)
+    with pytest.raises(SmsRejected) as caught:
+        client.send(OutboundSms(to_number="+12025550142", body="hi", from_number="+12025550100"))
+    assert caught.value.code == 21611 and not caught.value.opted_out
+    assert client.error_kind(21611) == ERROR_RETRYABLE
 
 
 def test_21211_is_final_but_not_an_opt_out(

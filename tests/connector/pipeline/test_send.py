@@ -11,13 +11,13 @@ import requests
 from sqlalchemy import select, update
 
 from connector.errors import TransientError
-from connector.jobs.queue import Queue
+from connector.jobs.queue import Job, Queue
 from connector.jobs.worker import Worker
 from connector.model import OutboundSms
 from connector.pipeline.outbox import queue_sms
 from connector.pipeline.send import handle_send
 from connector.sandbox.stack import SUPPORT_NUMBER
-from connector.store import outbound
+from connector.store import jobs, outbound
 
 CUSTOMER = "+12025550142"
 
@@ -110,3 +110,42 @@ def test_transient_failure_keeps_the_intent(world, monkeypatch):
     drain(runtime)
     time.sleep(0.2)
     assert len(handset(sandbox)) == 1
+
+
+# Twilio's test credentials document +15005550008 as a From whose queue is full (21611).
+QUEUE_FULL_FROM = "+15005550008"
+
+
+def test_a_refusal_for_now_is_retried_with_backoff_not_noted_as_final(world):
+    runtime, sandbox = world
+    outbound_id = queue_text(runtime)
+    with runtime.engine.begin() as conn:
+        conn.execute(update(outbound).values(from_number=QUEUE_FULL_FROM))
+    drain(runtime)
+    with runtime.engine.begin() as conn:
+        row = conn.execute(select(outbound).where(outbound.c.id == outbound_id)).mappings().one()
+        [job] = conn.execute(select(jobs)).mappings().all()
+    assert row["send_state"] == "intent" and not row["noted"] and row["error_code"] is None
+    assert job["status"] == "ready" and job["attempts"] == 1 and "21611" in job["last_error"]
+    assert job["run_at"] > time.time()  # the queue's backoff, not at once
+    # The queue drains: the next attempt goes out, once.
+    with runtime.engine.begin() as conn:
+        conn.execute(update(outbound).values(from_number=SUPPORT_NUMBER))
+        conn.execute(update(jobs).values(run_at=time.time()))
+    drain(runtime)
+    time.sleep(0.2)
+    assert [m["body"] for m in handset(sandbox)] == ["Your order shipped."]
+    assert runtime.queue.counts() == {"done": 1}
+
+
+def test_a_refusal_for_now_on_the_last_attempt_is_final(world):
+    runtime, _sandbox = world
+    outbound_id = queue_text(runtime)
+    with runtime.engine.begin() as conn:
+        conn.execute(update(outbound).values(from_number=QUEUE_FULL_FROM))
+    job = Job(id=1, kind="send_sms", conversation_key=None, payload={"outbound_id": outbound_id},
+              attempts=8, max_attempts=8, lease_token="t", lease_expires_at=time.time() + 60)
+    handle_send(runtime, job)
+    with runtime.engine.begin() as conn:
+        row = conn.execute(select(outbound).where(outbound.c.id == outbound_id)).mappings().one()
+    assert row["send_state"] == "rejected" and row["error_code"] == "21611"
