@@ -18,7 +18,13 @@ from sqlalchemy import Connection, bindparam, insert, select
 
 from connector.jobs.queue import dead_letter, enqueue
 from connector.model import DeliveryReceipt, InboundSms
-from connector.pipeline.status import IN_FLIGHT, PARKED_ATTEMPTS, STATUS_JOB, apply_receipt
+from connector.pipeline.status import (
+    IN_FLIGHT,
+    PARKED_ATTEMPTS,
+    STATUS_JOB,
+    apply_receipt,
+    opt_out_check,
+)
 from connector.store import alerts, conversations, insert_ignore, messages
 from connector.text.phones import mask_phone
 
@@ -120,12 +126,14 @@ def receipt_payload(receipt: DeliveryReceipt) -> dict[str, Any]:
 
 
 def record_receipt(runtime: Runtime, receipt: DeliveryReceipt, *, now: float) -> str:
-    """Move a text's status forward (a failure queues its note); a receipt that overtook its
+    """Move a text's status forward (a failure queues its note; an "unsubscribed" error code
+    records the opt-out); a receipt that overtook its
     send's answer is parked until the send stores the message id. The outcome (KNOWN …)."""
     payload = receipt_payload(receipt)
-    rank = runtime.sms(receipt.provider).status_rank
+    sms = runtime.sms(receipt.provider)
     with runtime.engine.begin() as conn:
-        outcome = apply_receipt(conn, payload, rank=rank, now=now)
+        outcome = apply_receipt(conn, payload, rank=sms.status_rank, now=now,
+                                opted_out=opt_out_check(sms))
         if outcome == IN_FLIGHT:
             # The callback overtook the send's answer: apply it once the sid is stored.
             enqueue(conn, STATUS_JOB, payload,

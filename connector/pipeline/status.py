@@ -21,13 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select, update
 
+from adapters.sms.base import ERROR_OPT_OUT
 from connector.errors import RetryableError, TicketClosed
 from connector.jobs.queue import Job, enqueue
 from connector.model import STATUS_FAILED, STATUS_UNDELIVERED
 from connector.pipeline.notes import note_once
-from connector.store import outbound
+from connector.store import conversations, outbound
+from connector.store.optouts import record_opt_out
 
 if TYPE_CHECKING:
+    from connector.ports import SmsProvider
     from connector.runtime import Runtime
 
 log = logging.getLogger("sms_connector.status")
@@ -42,9 +45,14 @@ KNOWN, UNKNOWN, IN_FLIGHT = "known", "unknown", "in_flight"
 
 
 def apply_receipt(conn: Connection, payload: dict[str, Any], *, rank: Callable[[str | None], int],
-                  now: float | None = None) -> str:
+                  now: float | None = None,
+                  opted_out: Callable[[Any], bool] | None = None) -> str:
     """Record a receipt in ``conn``'s transaction; KNOWN, IN_FLIGHT (sid not stored yet, a text
-    to that number is being sent) or UNKNOWN (not a text of ours: ignore)."""
+    to that number is being sent) or UNKNOWN (not a text of ours: ignore).
+
+    ``opted_out(error_code)``: the provider's error table says the recipient unsubscribed (a
+    sender pool can refuse so only after accepting the text): the opt-out is recorded, as for
+    the same refusal at send time."""
     now = time.time() if now is None else now
     row = conn.execute(select(outbound).where(
         outbound.c.provider == payload["provider"],
@@ -54,6 +62,9 @@ def apply_receipt(conn: Connection, payload: dict[str, Any], *, rank: Callable[[
             outbound.c.to_number == payload["to"], outbound.c.send_state == "sending",
             outbound.c.provider_message_id.is_(None)).limit(1)).first()
         return IN_FLIGHT if in_flight else UNKNOWN
+    code = payload.get("error_code")
+    if code and opted_out is not None and opted_out(code):
+        _record_opt_out(conn, row, code, now)
     status = payload["status"]
     if rank(status) <= rank(row["status"]):
         return KNOWN  # a repeat or an older status arriving late
@@ -73,11 +84,26 @@ def apply_receipt(conn: Connection, payload: dict[str, Any], *, rank: Callable[[
     return KNOWN
 
 
+def _record_opt_out(conn: Connection, row: Any, code: Any, now: float) -> None:
+    channel_key = conn.execute(select(conversations.c.channel_key).where(
+        conversations.c.id == row["conversation_id"])).scalar() if row["conversation_id"] else None
+    if channel_key and record_opt_out(conn, row["to_number"], channel_key,
+                                      source=f"provider_{code}", now=now):
+        log.warning("the provider says the customer unsubscribed; opt-out recorded",
+                    extra={"outbound_id": row["id"], "code": code})
+
+
+def opt_out_check(sms: SmsProvider) -> Callable[[Any], bool]:
+    """Whether an error code of ``sms`` means the recipient unsubscribed."""
+    return lambda code: sms.error_kind(code) == ERROR_OPT_OUT
+
+
 def handle_status(runtime: Runtime, job: Job) -> None:
     """A parked receipt: apply it once the send has stored the sid, else give up quietly."""
-    rank = runtime.sms(job.payload["provider"]).status_rank
+    sms = runtime.sms(job.payload["provider"])
     with runtime.engine.begin() as conn:
-        outcome = apply_receipt(conn, job.payload, rank=rank, now=runtime.clock.now())
+        outcome = apply_receipt(conn, job.payload, rank=sms.status_rank,
+                                now=runtime.clock.now(), opted_out=opt_out_check(sms))
     if outcome == KNOWN:
         runtime.notify()
         return

@@ -15,7 +15,8 @@ from connector.jobs.queue import Job
 from connector.pipeline.status import NOTE_JOB, STATUS_JOB, failure_note, handle_note, handle_status
 from connector.runtime import Runtime
 from connector.sandbox.signing import twilio_signature
-from connector.store import jobs, outbound, reading, schema
+from connector.store import conversations, jobs, outbound, reading, schema
+from connector.store.optouts import is_opted_out
 from connector.web import create_app
 
 TOKEN = "auth-token"
@@ -160,3 +161,21 @@ def test_failure_note_words():
                          "status": "undelivered"}, describe)
     assert note.startswith("The automatic acknowledgement was not delivered")
     assert "landline" in note
+
+
+def test_a_callback_saying_the_customer_unsubscribed_records_the_opt_out(app):
+    # With a Messaging Service, Twilio may accept the text and only then refuse it with 21610
+    # in the status callback: the opt-out is recorded, as for the synchronous 21610.
+    runtime = app.extensions["sms_connector"]
+    now = time.time()
+    with runtime.engine.begin() as conn:
+        conn.execute(insert(conversations).values(
+            id=1, customer_phone=PHONE, channel_key="+12025550100", helpdesk="zendesk",
+            created_at=now, updated_at=now))
+    assert callback(app, "failed", error="30003").status_code == 204  # not an opt-out
+    with reading(runtime.engine) as conn:
+        assert not is_opted_out(conn, PHONE, "+12025550100")
+    assert callback(app, "failed", error="21610").status_code == 204  # a later, repeated code
+    with reading(runtime.engine) as conn:
+        assert is_opted_out(conn, PHONE, "+12025550100")
+    assert row(app)["status"] == "failed"
