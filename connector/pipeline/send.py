@@ -105,6 +105,15 @@ def handle_send(runtime: Runtime, job: Job) -> None:
                                source=f"provider_{exc.code}" if exc.code else "provider")
         log.warning("text refused by the provider", extra={"outbound_id": outbound_id,
                                                            "code": exc.code})
+        if exc.opted_out and row["source"] == "stop_confirmation":
+            # The provider opted the customer out before our confirmation could go: its own
+            # STOP / HELP handling is still on, so the customer also got its answers.
+            log.warning(
+                f"STOP confirmation refused as opted out: {sms.name}'s own opt-out handling is "
+                f"on. With {sms.name}.opt_out_handling = \"connector\", turn the provider's "
+                "default opt-out handling off (README), or customers get two answers to HELP "
+                "and never the connector's STOP confirmation",
+                extra={"outbound_id": outbound_id, "code": exc.code})
         if row["source"] == "agent_reply":
             note_once(runtime, outbound_id, _rejected_note(sms, exc.code))
         return

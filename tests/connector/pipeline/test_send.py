@@ -149,3 +149,21 @@ def test_a_refusal_for_now_on_the_last_attempt_is_final(world):
     with runtime.engine.begin() as conn:
         row = conn.execute(select(outbound).where(outbound.c.id == outbound_id)).mappings().one()
     assert row["send_state"] == "rejected" and row["error_code"] == "21611"
+
+
+def test_a_stop_confirmation_refused_as_opted_out_says_the_providers_handling_is_on(
+        world, caplog):
+    runtime, _sandbox = world
+    with runtime.engine.begin() as conn:
+        # +15005550004: the test credentials' "unsubscribed recipient" (21610), as after the
+        # provider's own STOP handling opted the customer out before our confirmation left.
+        queue_sms(conn, source="stop_confirmation", source_id="m1", to_number="+15005550004",
+                  body="Acme: you will get no further texts. Text START to resubscribe.",
+                  channel=runtime.settings.channels[0], conversation_id=1)
+    with caplog.at_level("WARNING", logger="sms_connector.send"):
+        drain(runtime)
+    [line] = [r.getMessage() for r in caplog.records if "STOP confirmation" in r.getMessage()]
+    assert line.startswith("STOP confirmation refused as opted out: twilio's own opt-out "
+                           "handling is on")
+    assert 'twilio.opt_out_handling = "connector"' in line and "turn the provider's" in line
+    assert [r.levelname for r in caplog.records if r.getMessage() == line] == ["WARNING"]
