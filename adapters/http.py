@@ -8,6 +8,7 @@ lower-level errors where they happen) and the pipeline never sees a ``requests``
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -15,6 +16,8 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from connector.errors import MediaUnavailable, TransientError
 
@@ -100,19 +103,48 @@ def send(
 MAX_REDIRECTS = 3
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    split = urlsplit(url)
-    scheme = split.scheme.lower()
+# Characters after which two URL parsers stop agreeing on where the host is: urllib3 (what
+# ``requests`` connects to) ends the authority at a backslash, ``urllib.parse`` does not, and
+# ``urllib.parse`` silently drops tabs and newlines (WHATWG) where other code may not.
+_UNSAFE = re.compile(r"[\x00-\x20\x7f\\]")
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of ``url`` as the HTTP library will connect, or None when the URL
+    could be read two ways: userinfo, a backslash, whitespace or a control character, a
+    non-ASCII or percent-encoded authority, or urllib3 and ``urllib.parse`` disagreeing.
+
+    For ``https://evil\\@api.twilio.com/`` ``urllib.parse`` sees api.twilio.com while urllib3
+    (and so ``requests``) connects to ``evil``; credentials must follow urllib3's reading, and a
+    URL either parser could misread is refused outright.
+    """
+    if not url.isascii() or _UNSAFE.search(url):
+        return None
     try:
-        port = split.port or {"https": 443, "http": 80}.get(scheme)
-    except ValueError:
-        port = None
-    return scheme, (split.hostname or "").lower(), port
+        split = urlsplit(url)
+        split_port = split.port
+        parsed = parse_url(url)
+    except (ValueError, LocationParseError):
+        return None
+    scheme = (parsed.scheme or "").lower()
+    default = {"https": 443, "http": 80}.get(scheme)
+    if (default is None or "@" in split.netloc or parsed.auth is not None or "%" in split.netloc
+            or not parsed.host or not split.hostname):
+        return None
+    # urllib3 keeps IPv6 brackets, urllib.parse drops them.
+    host = parsed.host.lower().removeprefix("[").removesuffix("]")
+    port = parsed.port or default
+    seen_by_urllib = (split.scheme.lower(), split.hostname.lower(), split_port or default)
+    if seen_by_urllib != (scheme, host, port):
+        return None
+    return scheme, host, port
 
 
 def same_origin(url: str, base_url: str) -> bool:
-    scheme, host, port = _origin(url)
-    return bool(host) and (scheme, host, port) == _origin(base_url)
+    """True when ``requests`` would connect to ``base_url``'s scheme, host and port for ``url``,
+    and no parser could read ``url`` as another host (see ``_origin``)."""
+    origin = _origin(url)
+    return origin is not None and origin == _origin(base_url)
 
 
 def download(
@@ -136,6 +168,9 @@ def download(
     Content-Length can be absent or wrong.
     """
     allowed = {t.strip().lower() for t in allowed_types}
+    if _origin(url) is None:
+        # Not one host whatever the parser: nothing is fetched, with or without credentials.
+        raise MediaUnavailable("not a plain http(s) URL", reason="malformed_url", url=url)
     current = url
     credentials = auth if same_origin(url, base_url) else None
     for _hop in range(MAX_REDIRECTS + 1):
@@ -150,6 +185,9 @@ def download(
         if response.is_redirect:
             nxt = urljoin(current, response.headers.get("Location", ""))
             response.close()
+            if _origin(nxt) is None:
+                raise MediaUnavailable("redirect to a malformed URL", reason="malformed_redirect",
+                                       url=url)
             if urlsplit(nxt).scheme not in ("https", urlsplit(base_url).scheme):
                 raise MediaUnavailable("redirect to a non-HTTPS URL", reason="insecure_redirect",
                                        url=url)
