@@ -476,7 +476,31 @@ def _masked(value: Any, path: str, secrets: frozenset[str], mask: bool) -> Any:
                 for f in fields(value)}
     if isinstance(value, tuple | list):
         return [_masked(v, path, secrets, mask) for v in value]
+    if mask and isinstance(value, str) and "://" in value:
+        return mask_url_password(value)
     return value
+
+
+def mask_url_password(url: str) -> str:
+    """``url`` with the password of its userinfo replaced by ``***`` (``database.url`` holds
+    ``postgresql+psycopg://user:password@host/db``); unchanged when it has none."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        parsed = None
+    if parsed is not None and parsed.password is not None:
+        return parsed.render_as_string(hide_password=True)
+    # Not a database URL (or not one SQLAlchemy reads): cut whatever sits between ':' and the
+    # last '@' of the authority.
+    scheme, sep, rest = url.partition("://")
+    authority, slash, tail = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{host}{slash}{tail}"
 
 
 def mask_secret(value: str) -> str:

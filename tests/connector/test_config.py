@@ -152,3 +152,17 @@ def test_check_config_command(capsys, tmp_path):
     bad = write(tmp_path, "[zendesk]\nemail = 'x'\n")
     assert main(["check-config", "--config", str(bad)]) == 2
     assert "zendesk.subdomain: missing" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql+psycopg://sms:p%40ss@db:5432/sms", "postgresql+psycopg://sms:***@db:5432/sms"),
+    ("postgresql://sms:p@ss:w0rd@db/sms", "postgresql://sms:***@db/sms"),
+    ("postgresql+psycopg://sms@db/sms", "postgresql+psycopg://sms@db/sms"),
+    ("sqlite:///var/lib/sms/connector.db", "sqlite:///var/lib/sms/connector.db"),
+])
+def test_database_url_password_is_masked(url, shown):
+    data = as_dict(settings_from_dict({"zendesk": {"subdomain": "acme"},
+                                       "database": {"url": url}}))
+    assert data["database"]["url"] == shown
+    assert as_dict(settings_from_dict({"zendesk": {"subdomain": "acme"}, "database": {"url": url}}),
+                   mask_secrets=False)["database"]["url"] == url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -133,3 +134,16 @@ def test_gunicorn_wsgi_app_on_fresh_sqlite_is_ready_and_works_the_queue(tmp_path
         _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err.decode()[-2000:]
     assert b"worker started" in err
+
+
+def test_check_config_masks_the_database_password(tmp_path):
+    config = tmp_path / "connector.toml"
+    config.write_text('[zendesk]\nsubdomain = "acme"\n'
+                      '[database]\nurl = "postgresql+psycopg://sms:Sup3r-s3cret%40pw@db.internal'
+                      ':5432/sms"\n')
+    config.chmod(0o600)
+    proc = cli("check-config", "--config", str(config))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert "Sup3r" not in out.decode() + err.decode()
+    assert json.loads(out)["database"]["url"] == "postgresql+psycopg://sms:***@db.internal:5432/sms"
