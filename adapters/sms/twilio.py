@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import requests
 from marshmallow import fields as mf
@@ -164,6 +164,11 @@ class TwilioSchema(Section):
 
 
 _MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+# A Media resource: https://www.twilio.com/docs/messaging/api/media-resource (MessageSid MM…, or
+# SM… on older messages; MediaSid ME…).
+_MEDIA_PATH = re.compile(r"/2010-04-01/Accounts/(?P<account>AC[0-9a-fA-F]{32})"
+                         r"/Messages/(?:MM|SM)[0-9a-fA-F]{32}/Media/ME[0-9a-fA-F]{32}")
+_UNSAFE_CHARS = re.compile(r"[\x00-\x20\x7f%]")  # control, space, and percent-escapes
 
 
 def describe_error(code: int | str | None) -> str:
@@ -341,21 +346,45 @@ class TwilioClient(SmsAdapter):
     ) -> tuple[bytes, str]:
         """Download one inbound MMS attachment; MediaUnavailable(reason) when it cannot be.
 
-        Only URLs on the host of ``base_url`` are fetched (a signed webhook could still name any
-        URL, and the credentials must never leave Twilio). The first request carries Basic auth;
-        Twilio answers with a redirect to its storage, which is followed here by hand, without
-        credentials, for a bounded number of hops (``requests`` strips auth on a cross-host
-        redirect, but silently and only then).
+        A signed webhook can still name any URL, and the first request carries the account's
+        Basic credentials; so the URL given is never fetched as such. It must be on the host of
+        ``base_url`` (same scheme and port, no userinfo, nothing a parser could read two ways)
+        and have exactly the shape of a Media resource of this account,
+        ``/2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media/{MediaSid}``
+        (https://www.twilio.com/docs/messaging/api/media-resource), with no query; the request
+        then goes to ``base_url`` + that path, rebuilt here. Twilio answers with a redirect to
+        its storage, followed by ``download`` without credentials for a bounded number of hops.
         """
-        if not same_origin(url, self.base_url):
-            raise MediaUnavailable(
-                "media URL is not on the Twilio API host; not fetched",
-                reason="foreign_host",
-                url=url,
-            )
-        return download(self.session, url, provider=PROVIDER, base_url=self.base_url,
-                        auth=self._auth, max_bytes=max_bytes, allowed_types=allowed_types,
-                        timeout=self.timeout, on_request=lambda: self.calls.record("fetch_media"))
+        path = self._media_path(url)
+        return download(self.session, self.base_url + path, provider=PROVIDER,
+                        base_url=self.base_url, auth=self._auth, max_bytes=max_bytes,
+                        allowed_types=allowed_types, timeout=self.timeout,
+                        on_request=lambda: self.calls.record("fetch_media"))
+
+    def _media_path(self, url: str) -> str:
+        """The Media resource path of ``url`` (after ``base_url``'s own path); MediaUnavailable
+        for anything else."""
+        base = urlsplit(self.base_url)
+        if (not url.isascii() or any(c in url for c in "\\@") or _UNSAFE_CHARS.search(url)
+                or not same_origin(url, self.base_url)):
+            raise MediaUnavailable("media URL is not on the Twilio API host; not fetched",
+                                   reason="foreign_host", url=url)
+        split = urlsplit(url)
+        try:
+            same_host = (split.scheme.lower(), _netloc(split)) == (base.scheme.lower(),
+                                                                   _netloc(base))
+        except ValueError:  # a port that is no port
+            same_host = False
+        if not same_host:
+            raise MediaUnavailable("media URL is not on the Twilio API host; not fetched",
+                                   reason="foreign_host", url=url)
+        prefix = base.path.rstrip("/")
+        path = split.path[len(prefix):] if split.path.startswith(prefix + "/") else ""
+        match = _MEDIA_PATH.fullmatch(path)
+        if split.query or split.fragment or not match or match["account"] != self.account_sid:
+            raise MediaUnavailable("media URL is not a Media resource of this Twilio account; "
+                                   "not fetched", reason="foreign_host", url=url)
+        return path
 
     # ------------------------------------------------------------------ plumbing
 
@@ -428,6 +457,12 @@ def _send_result(message: Mapping[str, Any]) -> SendResult:
         status=str(message.get("status") or STATUS_UNKNOWN),
         raw=dict(message),
     )
+
+
+def _netloc(split: SplitResult) -> str:
+    """host:port, lower case, the scheme's default port written out."""
+    port = split.port or {"https": 443, "http": 80}.get(split.scheme.lower())
+    return f"{(split.hostname or '').lower()}:{port}"
 
 
 def _twilio_date(value: Any) -> datetime | None:

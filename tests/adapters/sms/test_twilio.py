@@ -274,7 +274,10 @@ def test_find_sent_follows_next_page_on_the_configured_base(rsps: responses.Requ
 
 # ---------------------------------------------------------------------- media
 
-MEDIA = f"{BASE}/2010-04-01/Accounts/{SID}/Messages/MM1/Media/ME1"
+MM = "MM" + "0123456789abcdef" * 2
+ME = "ME" + "fedcba9876543210" * 2
+MEDIA_PATH = f"/2010-04-01/Accounts/{SID}/Messages/{MM}/Media/{ME}"
+MEDIA = BASE + MEDIA_PATH
 S3 = "https://s3-external-1.amazonaws.com/media.twiliocdn.com/AC/abc"
 IMAGES = ("image/jpeg", "image/png")
 
@@ -322,9 +325,59 @@ def test_media_on_another_host_is_never_fetched(
     assert client.calls["total"] == 0
 
 
+OTHER_SID = "AC" + "9" * 32
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # urllib3 connects to "evil" and would carry the Basic credentials there.
+        f"https://evil\\@api.twilio.com{MEDIA_PATH}",
+        f"https://evil%5C@api.twilio.com{MEDIA_PATH}",
+        f"https://{SID}:x@api.twilio.com{MEDIA_PATH}",
+        f"https://api.twilio.com@evil.example.com{MEDIA_PATH}",
+        f"https://api.twilio.com/2010-04-01/Accounts/{OTHER_SID}/Messages/{MM}/Media/{ME}",
+        f"{MEDIA}/extra",
+        f"{MEDIA}.json",
+        f"{BASE}/2010-04-01/Accounts/{SID}/Messages/{MM}/Media/{ME}/../../../Calls.json",
+        f"{BASE}/2010-04-01/Accounts/{SID}/Messages.json",
+        f"{BASE}/x{MEDIA_PATH}",
+        f"{MEDIA}?x=@evil.example.com",
+        f"{MEDIA}#@evil.example.com",
+        f"{MEDIA}%2F..%2F..",
+        f"{BASE}/2010-04-01/Accounts/{SID}/Messages/MM1/Media/ME1",
+        f"https://api.twilio.com:99999{MEDIA_PATH}",
+        f"https://api.twilio.com\t{MEDIA_PATH}",
+        f"https://api.twilio.com{MEDIA_PATH}\r\nX-Evil: 1",
+        f"https://аpi.twilio.com{MEDIA_PATH}",  # Cyrillic a
+    ],
+)
+def test_media_url_must_be_a_media_resource_of_this_account(
+    rsps: responses.RequestsMock, client: TwilioClient, url: str
+) -> None:
+    with pytest.raises(MediaUnavailable) as caught:
+        client.fetch_media(url, max_bytes=1000, allowed_types=IMAGES)
+    assert caught.value.retryable is False
+    assert len(rsps.calls) == 0 and client.calls["total"] == 0
+
+
+def test_media_is_fetched_from_the_url_rebuilt_on_base_url(rsps: responses.RequestsMock) -> None:
+    base = "http://127.0.0.1:8089/sandbox/twilio"
+    rsps.get(base + MEDIA_PATH, body=b"x", content_type="image/png")
+    client = TwilioClient(SID, TOKEN, base_url=base + "/")
+    # Upper-case host and the default port written out: the same origin; the request goes to
+    # base_url + the path, never to the URL as given.
+    given = "HTTP://127.0.0.1:8089/sandbox/twilio" + MEDIA_PATH
+    assert client.fetch_media(given, max_bytes=10, allowed_types=IMAGES)[0] == b"x"
+    assert rsps.calls[0].request.url == base + MEDIA_PATH
+    with pytest.raises(MediaUnavailable):  # the path outside base_url's prefix
+        client.fetch_media("http://127.0.0.1:8089" + MEDIA_PATH, max_bytes=10,
+                           allowed_types=IMAGES)
+
+
 def test_media_host_follows_a_custom_base_url(rsps: responses.RequestsMock) -> None:
     base = "http://127.0.0.1:8089"
-    media = f"{base}/2010-04-01/Accounts/{SID}/Messages/MM1/Media/ME1"
+    media = base + MEDIA_PATH
     rsps.get(media, body=b"x", content_type="image/png")
     client = TwilioClient(SID, TOKEN, base_url=base)
     assert client.fetch_media(media, max_bytes=10, allowed_types=IMAGES)[0] == b"x"
