@@ -10,6 +10,7 @@
     │   │                           response kept); ``retryable`` says which applies
     │   ├── StaleUpdate             409: a ``safe_update`` lost to a concurrent change; refetch
     │   ├── TicketClosed            422: the ticket is closed for good; open a follow-up ticket
+    │   ├── TicketGone              404: the ticket no longer exists (deleted); open a new one
     │   └── SmsRejected             the SMS provider refused the send (Twilio 21xxx): final, never
     │                               retried; ``opted_out`` when the recipient texted STOP (21610)
     ├── MediaUnavailable            an MMS attachment could not (or must not) be fetched; ``reason``
@@ -102,6 +103,15 @@ class TicketClosed(ExternalServiceError):
     """The ticket is closed and can never be updated again (Zendesk 422 ``ClosedTicket``).
 
     A customer writing again gets a new ticket linked with ``via_followup_source_id``.
+    """
+
+
+class TicketGone(ExternalServiceError):
+    """The ticket no longer exists in the helpdesk: someone deleted it (Zendesk answers 404
+    ``RecordNotFound`` to show and update of a deleted ticket).
+
+    Nothing was written. The conversation forgets the ticket and the customer's texts go to a new
+    one; there is nothing left to link the new ticket to.
     """
 
 

@@ -7,6 +7,7 @@ Zendesk's words at the boundary:
     status new / open / pending / hold / solved / closed   → TICKET_* (hold counts as pending)
     409 on a safe_update                                   → StaleUpdate
     422 ClosedTicket                                       → TicketClosed
+    404 RecordNotFound on a ticket's show / update / comments → TicketGone (deleted)
     end-user / agent / admin, via.channel "api", /users/me → AUTHOR_* and from_integration
 
 Strategies this adapter owns:
@@ -48,6 +49,7 @@ from connector.errors import (
     MediaUnavailable,
     StaleUpdate,
     TicketClosed,
+    TicketGone,
     WebhookRejected,
 )
 from connector.model import (
@@ -263,7 +265,21 @@ class ZendeskClient(HelpdeskAdapter):
         return None
 
     def get_ticket(self, ticket_id: int) -> Ticket:
-        return _ticket(self._json("get_ticket", "GET", f"/tickets/{int(ticket_id)}")["ticket"])
+        return _ticket(self._on_ticket("get_ticket", "GET", ticket_id)["ticket"])
+
+    def _on_ticket(self, name: str, method: str, ticket_id: int, tail: str = "",
+                   **kwargs: Any) -> dict[str, Any]:
+        """A call on one ticket; its 404 ``RecordNotFound`` is TicketGone: a deleted ticket
+        answers so to show and update (Delete Ticket,
+        https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#delete-ticket),
+        while a wrong path is 404 ``InvalidEndpoint`` and stays a plain error."""
+        try:
+            return self._json(name, method, f"/tickets/{int(ticket_id)}{tail}", **kwargs)
+        except ExternalServiceError as exc:
+            if exc.status == 404 and exc.code == "RecordNotFound":
+                raise TicketGone(str(exc), provider=PROVIDER, status=404, code=exc.code,
+                                 response=exc.response) from exc
+            raise
 
     def update(self, ticket_id: int, update: TicketUpdate) -> Ticket:
         """One ``PUT``; ``reopen`` sets ``status: open`` explicitly, because an API comment by
@@ -277,8 +293,8 @@ class ZendeskClient(HelpdeskAdapter):
     def resume_update(self, ticket_id: int, update: TicketUpdate) -> Ticket | None:
         if update.body is None:
             return None  # nothing to recognise it by; repeating a bare reopen is harmless
-        data = self._json("list_comments", "GET", f"/tickets/{int(ticket_id)}/comments",
-                          params={"sort_order": "desc"})
+        data = self._on_ticket("list_comments", "GET", ticket_id, "/comments",
+                               params={"sort_order": "desc"})
         for raw in (data.get("comments") or [])[:RECONCILE_COMMENTS]:
             if (raw.get("author_id") == update.author_id
                     and _same_text(str(raw.get("body") or ""), update.body)):
@@ -323,8 +339,8 @@ class ZendeskClient(HelpdeskAdapter):
         ticket.update({k: v for k, v in optional.items() if v is not None})
         if updated_stamp is not None:
             ticket.update(safe_update=True, updated_stamp=updated_stamp)
-        data = self._json("update_ticket", "PUT", f"/tickets/{int(ticket_id)}",
-                          json={"ticket": ticket}, limit=(TICKET_UPDATE, str(int(ticket_id))))
+        data = self._on_ticket("update_ticket", "PUT", ticket_id, json={"ticket": ticket},
+                               limit=(TICKET_UPDATE, str(int(ticket_id))))
         return _ticket(data["ticket"], data.get("audit"))
 
     # -- comments and files ---------------------------------------------------------------------
@@ -332,8 +348,8 @@ class ZendeskClient(HelpdeskAdapter):
     def list_comments(self, ticket_id: int) -> list[Comment]:
         """The newest 100 comments with their authors' roles in ONE call (``include=users``;
         comments are listed oldest first unless ``sort_order=desc`` is asked for)."""
-        data = self._json("list_comments", "GET", f"/tickets/{int(ticket_id)}/comments",
-                          params={"sort_order": "desc", "include": "users"})
+        data = self._on_ticket("list_comments", "GET", ticket_id, "/comments",
+                               params={"sort_order": "desc", "include": "users"})
         roles = {int(u["id"]): str(u.get("role") or "") for u in data.get("users") or []}
         return [self._comment(raw, roles) for raw in data.get("comments") or []]
 

@@ -13,7 +13,8 @@ made again.
 
 Threading: the conversation's ticket from the store. A solved ticket is reopened within
 ``threading.reopen_within``; after that, or once closed, a new ticket follows the old one (the
-adapter links them the way its helpdesk can). Every update names the ticket version last seen, so
+adapter links them the way its helpdesk can); a ticket deleted in the helpdesk (TicketGone) is
+forgotten and the texts go to a new ticket. Every update names the ticket version last seen, so
 an update that raced an agent is refused (StaleUpdate): the ticket is read again and the decision
 made again.
 
@@ -32,7 +33,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select, update
 
 from connector.config import ChannelSettings
-from connector.errors import MediaUnavailable, PermanentError, StaleUpdate, TicketClosed
+from connector.errors import (
+    MediaUnavailable,
+    PermanentError,
+    StaleUpdate,
+    TicketClosed,
+    TicketGone,
+)
 from connector.jobs.queue import Job, enqueue
 from connector.model import (
     KEYWORD_HELP,
@@ -394,13 +401,20 @@ class InboundRun:
             ticket = self.helpdesk.update(inflight["ticket_id"], change)
         except StaleUpdate:
             # Someone (an agent) changed the ticket since we last saw it: nothing was written.
-            fresh = self.helpdesk.get_ticket(inflight["ticket_id"])
+            try:
+                fresh = self.helpdesk.get_ticket(inflight["ticket_id"])
+            except TicketGone:  # and deleted since
+                self._forget_ticket(inflight["ticket_id"])
+                return False
             with self.engine.begin() as conn:
                 self._save(conn, inflight=None, **_ticket_state(fresh))
             return False
         except TicketClosed:
             with self.engine.begin() as conn:
                 self._save(conn, inflight=None, ticket_status=TICKET_CLOSED)
+            return False
+        except TicketGone:
+            self._forget_ticket(inflight["ticket_id"])
             return False
         with self.engine.begin() as conn:
             self._delivered(conn, inflight["message_ids"], inflight["ticket_id"])
@@ -416,6 +430,16 @@ class InboundRun:
                                                  "ticket_id": inflight["ticket_id"],
                                                  "texts": len(inflight["message_ids"])})
         return True
+
+    def _forget_ticket(self, ticket_id: int) -> None:
+        """The ticket was deleted in the helpdesk: nothing was written to it, so the pending
+        texts stay pending and the next round files them on a new ticket; the conversation (its
+        customer, channel and opt-out) goes on."""
+        with self.engine.begin() as conn:
+            self._save(conn, inflight=None, ticket_id=None, ticket_status=None,
+                       ticket_updated_stamp=None, solved_at=None, followup_source_id=None)
+        log.warning("ticket no longer exists in the helpdesk; the texts go to a new ticket",
+                    extra={"conversation": self.conversation_id, "ticket_id": ticket_id})
 
     # -- reconciling an earlier attempt ------------------------------------------------------------
 
@@ -434,7 +458,11 @@ class InboundRun:
                         extra={"conversation": self.conversation_id,
                                "phone": mask_phone(conv["customer_phone"])})
             return False
-        landed = self.helpdesk.resume_update(inflight["ticket_id"], ticket_update(inflight))
+        try:
+            landed = self.helpdesk.resume_update(inflight["ticket_id"], ticket_update(inflight))
+        except TicketGone:
+            self._forget_ticket(inflight["ticket_id"])
+            return False
         if landed is None:
             return self._send_update(conv, inflight)
         with self.engine.begin() as conn:

@@ -553,6 +553,13 @@ def _register_api(app: Flask, sandbox: ZendeskSandbox) -> None:
         sandbox.deliver(calls)
         return jsonify(body)
 
+    @app.delete("/api/v2/tickets/<int:ticket_id>")
+    def delete_ticket(ticket_id: int) -> tuple[str, int]:
+        # 204 No Content (Delete Ticket in the OpenAPI spec); afterwards the ticket is a 404.
+        with lock:
+            store.delete_ticket(ticket_id)
+        return "", 204
+
     @app.get("/api/v2/tickets/<int:ticket_id>/comments")
     def list_comments(ticket_id: int) -> Response:
         include = request.args.get("include", "")

@@ -196,6 +196,7 @@ class ZendeskStore:
     uploads: dict[str, Upload] = field(default_factory=dict)
     attachments: dict[int, tuple[dict[str, Any], bytes]] = field(default_factory=dict)
     idempotency: dict[str, IdempotentResult] = field(default_factory=dict)
+    deleted_tickets: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Zendesk numbers tickets per account from 1; users, comments and audits get large ids.
@@ -438,6 +439,14 @@ class ZendeskStore:
         if ticket_id is None or ticket_id not in self.tickets:
             raise not_found()
         return self.tickets[ticket_id]
+
+    def delete_ticket(self, tid: Any) -> None:
+        """``DELETE /api/v2/tickets/{id}``: the ticket moves to the deleted tickets (restorable
+        for 30 days) and is no longer found: show, update and its comments answer 404
+        RecordNotFound (https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#delete-ticket;
+        ../shared/docs/reference/zendesk.md "A deleted ticket answers 404 RecordNotFound")."""
+        ticket = self.ticket(tid)
+        self.deleted_tickets[ticket["id"]] = self.tickets.pop(ticket["id"])
 
     def idempotent_lookup(self, key: str, fingerprint: str) -> dict[str, Any] | None:
         """The stored answer for ``key``, None on a miss; 400 when the body differs."""

@@ -22,6 +22,7 @@ from connector.errors import (
     RateLimited,
     StaleUpdate,
     TicketClosed,
+    TicketGone,
     TransientError,
 )
 from connector.model import (
@@ -786,3 +787,21 @@ def test_endless_pagination_is_an_error_not_a_partial_list(
     with pytest.raises(ExternalServiceError):
         zd.list_triggers()
     assert zd.calls["list_triggers"] == 3
+
+
+def test_a_deleted_ticket_is_gone_but_a_wrong_path_is_not(
+    rsps: responses.RequestsMock, zd: ZendeskClient
+) -> None:
+    # Show / update of a deleted ticket: 404 RecordNotFound. A wrong base_url: 404 InvalidEndpoint.
+    gone = {"error": "RecordNotFound", "description": "Not found"}
+    rsps.put(f"{API}/tickets/35436", json=gone, status=404)
+    rsps.get(f"{API}/tickets/35436/comments", json=gone, status=404)
+    rsps.get(f"{API}/tickets/35437", json={"error": "InvalidEndpoint", "description": "Not found"},
+             status=404)
+    with pytest.raises(TicketGone):
+        zd.update(35436, TicketUpdate(body="hi", author_id=9001))
+    with pytest.raises(TicketGone):
+        zd.resume_update(35436, TicketUpdate(body="hi", author_id=9001))
+    with pytest.raises(ExternalServiceError) as caught:
+        zd.get_ticket(35437)
+    assert not isinstance(caught.value, TicketGone)

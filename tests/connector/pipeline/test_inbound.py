@@ -8,7 +8,7 @@ from sqlalchemy import insert, select, update
 
 from connector.model import TicketUpdate
 from connector.pipeline.inbound import InboundRun, compose, new_ticket, ticket_update
-from connector.sandbox.stack import SUPPORT_NUMBER
+from connector.sandbox.stack import SUPPORT_NUMBER, ZENDESK_EMAIL, ZENDESK_TOKEN
 from connector.store import conversations, messages
 
 PHONE = "+12025550142"
@@ -233,3 +233,26 @@ def test_records_written_before_core_words_still_resume():
     change = ticket_update(updated)
     assert (change.reopen, change.uploads, change.expected_version) == (True, ("t",), "v1")
     assert ticket_update({**updated, "status": None}).reopen is False
+
+
+def test_a_ticket_deleted_in_the_helpdesk_gets_a_new_one_and_the_conversation_goes_on(world):
+    import requests
+
+    runtime, sandbox = world
+    text(runtime, "my router is broken", "SM21")
+    [old] = sms_tickets(sandbox)
+    # An agent deletes the ticket (spam clean-up, a mistake): Zendesk answers 404 from then on.
+    requests.delete(f"{sandbox.zendesk_url}/api/v2/tickets/{old['id']}", timeout=10,
+                    auth=(f"{ZENDESK_EMAIL}/token", ZENDESK_TOKEN)).raise_for_status()
+    conv = text(runtime, "still broken", "SM22")
+    [new] = sms_tickets(sandbox)
+    assert new["id"] != old["id"]
+    assert new["comments"][0]["body"].startswith("still broken")
+    row = conversation_row(runtime)
+    assert row["id"] == conv and row["ticket_id"] == new["id"] and row["inflight"] is None
+    with runtime.engine.begin() as conn:
+        states = conn.execute(select(messages.c.state).order_by(messages.c.id)).scalars().all()
+    assert states == ["delivered", "delivered"]
+    text(runtime, "and again", "SM23")  # later texts go on to the new ticket
+    [new] = sms_tickets(sandbox)
+    assert new["comments"][-1]["body"] == "and again"

@@ -659,3 +659,15 @@ def test_bad_ticket_updates(client: FlaskClient) -> None:
         r = call(client, "PUT", path, body)
         assert r.status_code == status, (body, r.json)
         assert "error" in r.json
+
+
+def test_a_deleted_ticket_is_not_found(client: FlaskClient) -> None:
+    ticket = new_ticket(client, sms_user(client))
+    path = f"/api/v2/tickets/{ticket['id']}"
+    assert call(client, "DELETE", path).status_code == 204
+    gone = {"error": "RecordNotFound", "description": "Not found"}
+    assert (call(client, "GET", path).status_code, call(client, "GET", path).json) == (404, gone)
+    r = call(client, "PUT", path, {"ticket": {"comment": {"body": "x"}}})
+    assert (r.status_code, r.json) == (404, gone)
+    assert call(client, "GET", path + "/comments").status_code == 404
+    assert call(client, "DELETE", path).status_code == 404
