@@ -70,6 +70,7 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 64 * 1024
+    read_timeout: float = 2.0
     media_signing_key: str = ""
     media_url_ttl: float = 3600.0
     log_level: str = "INFO"
@@ -200,6 +201,7 @@ class ServerSchema(Section):
     host = mf.String()
     port = mf.Integer(validate=validate.Range(1, 65535))
     max_body_bytes = mf.Integer(validate=validate.Range(1024, 50 * 1024 * 1024))
+    read_timeout = Duration(validate=validate.Range(0, 300))
     media_signing_key = mf.String()
     media_url_ttl = Duration()
     log_level = mf.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
