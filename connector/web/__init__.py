@@ -159,7 +159,7 @@ class ReadDeadline:
     gunicorn's gthread worker waits (bounded) for a request's first bytes, but then reads the
     headers and the body with a blocking socket and no deadline: a few clients sending headers
     and half a body, then nothing, hold every request thread, and a real text waits until the
-    SMS provider gives up (Twilio after 15 s, without retrying). The body is read here, before the
+    SMS provider gives up (after 15 s, and some never retry). The body is read here, before the
     app, against one deadline for the whole body; the app then reads it from memory.
 
     Only under gunicorn (``gunicorn.socket`` in the environ); other servers pass straight through.
