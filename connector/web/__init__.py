@@ -23,6 +23,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from connector.config import Settings, load_settings
+from connector.logs import mask_media_tokens
 from connector.runtime import Runtime
 
 log = logging.getLogger("sms_connector.http")
@@ -52,7 +53,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 "request",
                 extra={
                     "method": request.method,
-                    "path": request.path,
+                    "path": mask_media_tokens(request.path),
                     "status": response.status_code,
                     "ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
                     "bytes_in": request.content_length,
@@ -68,7 +69,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response, int]:
         # A 500 makes a sender retry where it can (helpdesk webhooks do); the log has the traceback.
-        log.exception("unhandled error", extra={"path": request.path})
+        log.exception("unhandled error", extra={"path": mask_media_tokens(request.path)})
         body = jsonify(error="Internal Server Error", description="unexpected error", status=500)
         return body, 500
 
@@ -209,7 +210,7 @@ class ReadDeadline:
                         time.monotonic() - started >= self.timeout
                         else ("400 Bad Request", 400))
         log.warning("request body not received", extra={
-            "method": environ.get("REQUEST_METHOD"), "path": loggable_path(
+            "method": environ.get("REQUEST_METHOD"), "path": mask_media_tokens(
                 environ.get("PATH_INFO", "")),
             "status": code, "ms": round((time.monotonic() - started) * 1000, 2),
             "read_timeout": self.timeout})
@@ -232,8 +233,3 @@ def _read(stream: Any, limit: int) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks)
-
-
-def loggable_path(path: str) -> str:
-    """The request path for the log (media tokens are cut, see connector.logs)."""
-    return path

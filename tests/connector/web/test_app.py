@@ -106,6 +106,32 @@ def test_request_logs_are_json_with_phones_masked(tmp_path):
     runtime.close()
 
 
+def test_request_log_cuts_media_tokens(tmp_path):
+    """A media token is a bearer credential for an hour: the request log keeps 8 characters."""
+    runtime = Runtime(settings_from_dict({
+        "zendesk": {"subdomain": "acme"}, "database": {"url": f"sqlite:///{tmp_path / 'c.db'}"},
+        "server": {"media_signing_key": "k" * 32}}))
+    runtime.prepare_schema()
+    app = create_app(runtime=runtime)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("sms_connector")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    token = "AbCdEfGh" + "x" * 40 + ".SiGnAtUrE-sEcReT"
+    try:
+        status = app.test_client().get(f"/media/{token}").status_code
+    finally:
+        logger.removeHandler(handler)
+    assert status in (403, 404)
+    assert "SiGnAtUrE" not in stream.getvalue()
+    request_line = next(json.loads(line) for line in stream.getvalue().splitlines()
+                        if json.loads(line)["msg"] == "request")
+    assert request_line["path"] == "/media/AbCdEfGh…"
+    runtime.close()
+
+
 @pytest.fixture(autouse=True)
 def _no_config_env(monkeypatch):
     monkeypatch.delenv("SMS_CONNECTOR_CONFIG", raising=False)
