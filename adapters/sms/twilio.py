@@ -81,7 +81,9 @@ __all__ = [
 PROVIDER = "twilio"
 API_VERSION = "2010-04-01"
 MAX_MEDIA = 10  # Twilio sends at most 10 media per MMS
-# Messages newest first; a reconciliation looks back this many pages at most.
+# Twilio lists messages by DateSent, not by creation, and a queued message has no DateSent: a
+# reconciliation reads this many pages whatever their order (the status URL's own id usually
+# settles it first; connector/pipeline/send.py).
 RECONCILE_PAGES = 3
 RECONCILE_PAGE_SIZE = 50
 
@@ -305,10 +307,12 @@ class TwilioClient(SmsAdapter):
         """The earliest message to ``to`` (from ``from_``) created at or after ``since`` with
         exactly ``body``, or None: run before re-sending after an ambiguous failure.
 
-        No ``DateSent>=`` filter on purpose: it is day-granular, and a message still queued has
-        no ``date_sent`` yet (a US long code queues anything beyond 1 segment / second, up to
-        10 h), so it would hide exactly the message being looked for. The list is newest first;
-        ``date_created`` is compared here and paging stops once a page reaches before ``since``.
+        The list is "sorted by the DateSent field, most recent first", and a message still
+        queued has no ``date_sent`` (a US long code queues anything beyond 1 segment / second,
+        up to 10 h), so its place in the list says nothing about when it was created: every
+        message on the first ``RECONCILE_PAGES`` pages is compared by ``date_created``, none is
+        skipped for its position. No ``DateSent>=`` filter either: it is day-granular and would
+        hide exactly the queued message being looked for.
         https://www.twilio.com/docs/messaging/api/message-resource#read-multiple-message-resources
         """
         since_utc = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
@@ -316,28 +320,25 @@ class TwilioClient(SmsAdapter):
         if from_:
             params["From"] = from_
         url: str | None = self._messages_url
-        found: SendResult | None = None
+        matches: list[tuple[datetime, Mapping[str, Any]]] = []
         for _ in range(RECONCILE_PAGES):
             if url is None:
                 break
             data = self._json("find_sent", "GET", url, params=params)
-            oldest_on_page: datetime | None = None
             for message in data.get("messages") or []:
                 created = _twilio_date(message.get("date_created"))
-                if created is not None:
-                    oldest_on_page = created
                 if created is None or created < since_utc - timedelta(seconds=1):
                     continue
                 if str(message.get("direction", "")).startswith("inbound"):
                     continue
                 if message.get("body") == body:
-                    found = _send_result(message)  # newest first: the last match is earliest
-            if oldest_on_page is not None and oldest_on_page < since_utc:
-                break
+                    matches.append((created, message))
             next_uri = data.get("next_page_uri")
             url = self.base_url + str(next_uri) if next_uri else None
             params = {}
-        return found
+        if not matches:
+            return None
+        return _send_result(min(matches, key=lambda match: match[0])[1])
 
     # ------------------------------------------------------------------ media
 

@@ -120,16 +120,19 @@ def hold_text(runtime: Runtime, sms: InboundSms, *, reason: str, now: float) -> 
         "reason": reason, "from": mask_phone(str(row["from_number"])), "message_id": message_id})
 
 
-def receipt_payload(receipt: DeliveryReceipt) -> dict[str, Any]:
+def receipt_payload(receipt: DeliveryReceipt, outbound_id: int | None = None) -> dict[str, Any]:
     return {"provider": receipt.provider, "sid": receipt.provider_message_id,
-            "status": receipt.status, "error_code": receipt.error_code, "to": receipt.to_number}
+            "status": receipt.status, "error_code": receipt.error_code, "to": receipt.to_number,
+            "outbound_id": outbound_id}
 
 
-def record_receipt(runtime: Runtime, receipt: DeliveryReceipt, *, now: float) -> str:
+def record_receipt(runtime: Runtime, receipt: DeliveryReceipt, *, now: float,
+                   outbound_id: int | None = None) -> str:
     """Move a text's status forward (a failure queues its note; an "unsubscribed" error code
-    records the opt-out); a receipt that overtook its
+    records the opt-out). ``outbound_id``: the text the signed status URL names; its first
+    receipt ties the message id to it. A receipt that overtook its
     send's answer is parked until the send stores the message id. The outcome (KNOWN …)."""
-    payload = receipt_payload(receipt)
+    payload = receipt_payload(receipt, outbound_id)
     sms = runtime.sms(receipt.provider)
     with runtime.engine.begin() as conn:
         outcome = apply_receipt(conn, payload, rank=sms.status_rank, now=now,

@@ -71,12 +71,15 @@ def handle_send(runtime: Runtime, job: Job) -> None:
                       "START to receive messages again.")
         return
     sms = _sender(runtime, row, channel_key)
+    if state == "sending" and row["provider_message_id"]:
+        # A receipt already tied the provider's message id to this row: it went out.
+        _set(runtime, outbound_id, send_state="sent")
+        return
     if state == "sending":
         since = datetime.fromtimestamp(row["updated_at"] - 5, tz=UTC)
         found = sms.find_sent(row["to_number"], row["from_number"], since, row["body"])
         if found is not None:
-            _set(runtime, outbound_id, send_state="sent",
-                 provider_message_id=found.provider_message_id, status=found.status)
+            _record_sent(runtime, sms, outbound_id, found.provider_message_id, found.status)
             return
     _set(runtime, outbound_id, send_state="sending")
     message = OutboundSms(
@@ -85,7 +88,8 @@ def handle_send(runtime: Runtime, job: Job) -> None:
         from_number=row["from_number"],
         messaging_service_id=row["messaging_service_sid"],
         media_urls=tuple(row["media_urls"] or ()),
-        status_callback=runtime.public_url(sms.status_path),
+        # Our id in the (signed) status URL: the first receipt ties the message id to the row.
+        status_callback=f"{runtime.public_url(sms.status_path)}?outbound={outbound_id}",
     )
     try:
         result = sms.send(message)
@@ -120,8 +124,20 @@ def handle_send(runtime: Runtime, job: Job) -> None:
     except RateLimited:
         _set(runtime, outbound_id, send_state="intent")  # a 429 means it was not sent
         raise
-    _set(runtime, outbound_id, send_state="sent", provider_message_id=result.provider_message_id,
-         status=result.status)
+    _record_sent(runtime, sms, outbound_id, result.provider_message_id, result.status)
+
+
+def _record_sent(runtime: Runtime, sms: SmsProvider, outbound_id: int, sid: str,
+                 status: str) -> None:
+    """Sent, with the provider's id; the status only moves forward (a receipt may be ahead)."""
+    with runtime.engine.begin() as conn:
+        current = conn.execute(select(outbound.c.status)
+                               .where(outbound.c.id == outbound_id)).scalar()
+        values: dict[str, Any] = {"send_state": "sent", "provider_message_id": sid,
+                                  "updated_at": runtime.clock.now()}
+        if sms.status_rank(status) > sms.status_rank(current):
+            values["status"] = status
+        conn.execute(update(outbound).where(outbound.c.id == outbound_id).values(**values))
 
 
 def _sender(runtime: Runtime, row: Any, channel_key: str | None) -> SmsProvider:

@@ -9,7 +9,9 @@ note per text however often ``undelivered`` is repeated.
 A callback can overtake the send's own answer: a provider may call back as soon as the message is
 queued, sometimes before ``send_sms`` has stored the ``MessageSid``. Such a receipt (genuine: it was
 signed) for a number with a text in flight is parked as a ``sms_status`` job and applied once the
-sid is known, instead of being lost.
+sid is known, instead of being lost. The send asks for receipts at ``<status path>?outbound=<id>``
+(the provider signs the URL with its query): a receipt naming a row still ``sending`` ties the
+provider's message id to it at once.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ def apply_receipt(conn: Connection, payload: dict[str, Any], *, rank: Callable[[
     row = conn.execute(select(outbound).where(
         outbound.c.provider == payload["provider"],
         outbound.c.provider_message_id == payload["sid"])).mappings().first()
+    if row is None and payload.get("outbound_id"):
+        row = _tie(conn, payload)
     if row is None:
         in_flight = payload.get("to") and conn.execute(select(outbound.c.id).where(
             outbound.c.to_number == payload["to"], outbound.c.send_state == "sending",
@@ -82,6 +86,25 @@ def apply_receipt(conn: Connection, payload: dict[str, Any], *, rank: Callable[[
         log.warning("text not delivered", extra={"outbound_id": row["id"], "status": status,
                                                  "code": payload.get("error_code")})
     return KNOWN
+
+
+def _tie(conn: Connection, payload: dict[str, Any]) -> Any:
+    """The first receipt of a text names our own outbound id (the signed status URL's query):
+    it ties the provider's message id to the row, even before the send's answer is stored, so a
+    send whose answer is lost is known sent without searching the provider's lists."""
+    where = [outbound.c.id == int(payload["outbound_id"]),
+             outbound.c.provider == payload["provider"],
+             outbound.c.send_state == "sending", outbound.c.provider_message_id.is_(None)]
+    if payload.get("to"):
+        where.append(outbound.c.to_number == payload["to"])
+    tied = conn.execute(update(outbound).where(*where)
+                        .values(provider_message_id=payload["sid"]))
+    if not tied.rowcount:
+        return None
+    log.info("message id tied to its text by the first receipt",
+             extra={"outbound_id": payload["outbound_id"], "sid": payload["sid"]})
+    return conn.execute(select(outbound).where(
+        outbound.c.id == int(payload["outbound_id"]))).mappings().one()
 
 
 def _record_opt_out(conn: Connection, row: Any, code: Any, now: float) -> None:

@@ -31,9 +31,9 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 from xml.etree import ElementTree
 
 import phonenumbers
@@ -131,6 +131,10 @@ def _rfc2822(when: datetime) -> str:
     return format_datetime(when, usegmt=False)
 
 
+def _parse_rfc2822(value: str | None) -> float:
+    return parsedate_to_datetime(value).timestamp() if value else 0.0
+
+
 
 def twilio_error(status: int, code: int, message: str, **extra: Any) -> Response:
     """Twilio's error body: https://www.twilio.com/docs/usage/twilios-response#response-formats-exceptions"""
@@ -167,6 +171,12 @@ class TwilioSandbox:
     media: dict[str, dict[str, Any]] = field(default_factory=dict)
     media_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     clock: Callable[[], float] = time.time  # the controls' wall clock (POST /_sandbox/clock)
+    # A sender's backed-up queue: Twilio queues what exceeds a sender's throughput (a US long
+    # code about 1 segment / second) for up to 10 h, the message "queued" with no date_sent
+    # meanwhile (https://help.twilio.com/articles/115002943027). POST /_sandbox/config
+    # {"hold_queue": true} keeps new messages queued until it is set false again.
+    hold_queue: bool = False
+    held: list[Callable[[], None]] = field(default_factory=list)
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC).replace(microsecond=0)
@@ -194,6 +204,7 @@ class TwilioSandbox:
                     "sms_webhook_url": self.sms_webhook_url,
                     "opt_out_handling": self.opt_out_handling,
                     "phone_number": self.phone_number,
+                    "hold_queue": self.hold_queue,
                 },
                 "messages": messages,
                 "handsets": {number: list(inbox) for number, inbox in self.handsets.items()},
@@ -210,6 +221,7 @@ class TwilioSandbox:
             self.opt_outs.clear()
             self.inbound.clear()
             self.media.clear()
+            self.held.clear()
 
     # -- media ----------------------------------------------------------------------------------
     def media_token(self, media_sid: str, expires: int) -> str:
@@ -378,10 +390,14 @@ def create_app(
 
     @app.get(f"/{API_VERSION}/Accounts/<account>/Messages.json")
     def list_messages(account: str) -> Response | tuple[Response, int]:
-        """Read multiple messages, newest first, filtered by To / From, paged by PageSize / Page.
+        """Read multiple messages filtered by To / From, paged by PageSize / Page, "sorted by
+        the DateSent field, with the most recent messages first".
 
         https://www.twilio.com/docs/messaging/api/message-resource#read-multiple-message-resources
-        (DateSent filters are day-granular upstream; they are accepted and ignored here).
+        (DateSent filters are day-granular upstream; they are accepted and ignored here). A
+        message not sent yet has no DateSent, and the page does not say where those go: here
+        they come after every sent one, so a client that reads the list in creation order or
+        stops at the first old message misses them.
         """
         denied = authenticate(account)
         if denied is not None:
@@ -396,9 +412,14 @@ def create_app(
             found = [dict(m) for m in reversed(list(sandbox.messages.values()))
                      if (to is None or m.get("to") == to)
                      and (from_ is None or m.get("from") == from_)]
+        # Stable sort: the same DateSent keeps the newest created first.
+        found.sort(key=lambda m: (m.get("date_sent") is not None,
+                                  _parse_rfc2822(m.get("date_sent"))), reverse=True)
         chunk = found[page * page_size:(page + 1) * page_size]
         base = f"{account_prefix()}/Messages.json"
-        query = "&".join(f"{k}={v}" for k, v in (("To", to), ("From", from_)) if v)
+        # Percent-encoded, as in the docs' example ("To=%2B123456789&From=%2B987654321&…"):
+        # a bare "+" would read as a space on the next page.
+        query = urlencode([(k, v) for k, v in (("To", to), ("From", from_)) if v])
         query = (query + "&") if query else ""
 
         def uri(n: int) -> str:
@@ -493,7 +514,7 @@ def create_app(
             if name in ("sms_webhook_url", "public_base_url", "media_base_url"):
                 if value is not None and not isinstance(value, str):
                     return jsonify({"error": f"{name}: expected a URL or null"}), 400
-            elif name == "opt_out_handling":
+            elif name in ("opt_out_handling", "hold_queue"):
                 if not isinstance(value, bool):
                     return jsonify({"error": f"{name}: expected true or false"}), 400
             elif name == "phone_number":
@@ -504,6 +525,11 @@ def create_app(
         with sandbox.lock:
             for name, value in changes.items():
                 setattr(sandbox, name, value)
+            released = [] if sandbox.hold_queue else list(sandbox.held)
+            if released:
+                sandbox.held.clear()
+        for step in released:
+            sandbox.sender.call(step)
         return jsonify(sandbox.state()["config"])
 
     @app.get("/_sandbox/state")
@@ -605,6 +631,9 @@ def _schedule_delivery(
 
     def progress() -> None:
         with sandbox.lock:
+            if sandbox.hold_queue:
+                sandbox.held.append(progress)  # stays queued, no date_sent, until released
+                return
             message = sandbox.messages[sid]
             to = message["to"]
             segments = int(message["num_segments"])

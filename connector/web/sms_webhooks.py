@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, current_app
+from flask import request as flask_request
 from flask.typing import ResponseReturnValue
 
 from connector.errors import UnreadableInbound
@@ -49,7 +50,11 @@ def status(provider: str) -> ResponseReturnValue:
     request = webhook_request(runtime)
     with rejected():
         receipt = adapter.status(request)
-    outcome = record_receipt(runtime, receipt, now=runtime.clock.now())
+    # Our own id of the text, in the status URL the send asked for; trusted only because the
+    # provider signed the URL with its query (verified just above).
+    named = flask_request.args.get("outbound", "")
+    outbound_id = int(named) if named.isascii() and named.isdigit() and len(named) <= 18 else None
+    outcome = record_receipt(runtime, receipt, now=runtime.clock.now(), outbound_id=outbound_id)
     if outcome != KNOWN:
         # Not a text of ours (ignored), or parked until its send stores the id. Providers do not
         # retry status callbacks, and there is nothing to retry for: a success either way.

@@ -167,3 +167,49 @@ def test_a_stop_confirmation_refused_as_opted_out_says_the_providers_handling_is
                            "handling is on")
     assert 'twilio.opt_out_handling = "connector"' in line and "turn the provider's" in line
     assert [r.levelname for r in caplog.records if r.getMessage() == line] == ["WARNING"]
+
+
+def test_a_lost_answer_is_found_however_the_provider_orders_its_list(world):
+    # The provider lists by DateSent, and the text whose answer was lost is still queued (no
+    # DateSent): it comes after a page of older, sent texts. Reconciling must not stop at the
+    # first old text, or the customer gets it twice.
+    runtime, sandbox = world
+    sms = runtime.sms("twilio")
+    for n in range(50):
+        sms.send(OutboundSms(to_number=CUSTOMER, body=f"older {n}", from_number=SUPPORT_NUMBER))
+    requests.post(sandbox.twilio_url + "/_sandbox/flush", json={"timeout": 10}, timeout=15)
+    requests.post(sandbox.twilio_url + "/_sandbox/clock", json={"advance_seconds": 3600},
+                  timeout=10)
+    requests.post(sandbox.twilio_url + "/_sandbox/config", json={"hold_queue": True}, timeout=10)
+    outbound_id = queue_text(runtime)
+    sms.send(OutboundSms(to_number=CUSTOMER, body="Your order shipped.",
+                         from_number=SUPPORT_NUMBER))  # went out; the answer never came back
+    with runtime.engine.begin() as conn:
+        conn.execute(update(outbound).values(send_state="sending", updated_at=time.time() + 3600))
+    drain(runtime)
+    requests.post(sandbox.twilio_url + "/_sandbox/config", json={"hold_queue": False}, timeout=10)
+    requests.post(sandbox.twilio_url + "/_sandbox/flush", json={"timeout": 10}, timeout=15)
+    bodies = [m["body"] for m in handset(sandbox)]
+    assert bodies.count("Your order shipped.") == 1
+    with runtime.engine.begin() as conn:
+        row = conn.execute(select(outbound).where(outbound.c.id == outbound_id)).mappings().one()
+    assert row["send_state"] == "sent" and row["provider_message_id"].startswith("SM")
+
+
+def test_a_text_whose_receipt_named_it_is_not_searched_for_nor_sent_again(world, monkeypatch):
+    runtime, _sandbox = world
+    outbound_id = queue_text(runtime)
+    with runtime.engine.begin() as conn:  # the first receipt tied the id; the answer was lost
+        conn.execute(update(outbound).values(
+            send_state="sending", provider_message_id="SM" + "1" * 32, status="sent"))
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("neither searched for nor sent again")
+
+    monkeypatch.setattr(runtime.sms("twilio"), "find_sent", never)
+    monkeypatch.setattr(runtime.sms("twilio"), "send", never)
+    drain(runtime)
+    with runtime.engine.begin() as conn:
+        row = conn.execute(select(outbound).where(outbound.c.id == outbound_id)).mappings().one()
+    assert row["send_state"] == "sent" and row["status"] == "sent"
+    assert runtime.queue.counts() == {"done": 1}

@@ -424,3 +424,34 @@ def test_faults_given_at_start_apply() -> None:
     app = create_app(controls=SandboxControls(Faults(down=True)))
     with SandboxServer(app) as server, requests.Session() as session:
         assert session.get(f"{server.url}/2010-04-01/Accounts").status_code == 503
+
+
+def test_the_list_is_sorted_by_date_sent_and_a_queued_message_has_none(env: Env) -> None:
+    # "Sorted by the DateSent field, most recent first"; a message still in the sender's queue
+    # has no DateSent: it comes after the sent ones, whatever its creation time.
+    first = env.send(To=HANDSET, Body="first").json()["sid"]
+    env.sandbox.sender.flush(5)
+    env.controls.wall.advance(60)
+    assert env.session.post(f"{env.url}/_sandbox/config",
+                            json={"hold_queue": True}).json()["hold_queue"] is True
+    held = env.send(To=HANDSET, Body="held").json()["sid"]
+    env.sandbox.sender.flush(5)
+    env.controls.wall.advance(60)
+    env.session.post(f"{env.url}/_sandbox/config", json={"hold_queue": False})
+    env.sandbox.sender.flush(5)
+    env.session.post(f"{env.url}/_sandbox/config", json={"hold_queue": True})
+    last = env.send(To=HANDSET, Body="last").json()["sid"]
+    env.sandbox.sender.flush(5)
+
+    def listed() -> list[dict[str, Any]]:
+        page = env.session.get(env.messages_url, params={"To": HANDSET},
+                               auth=(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN)).json()
+        return list(page["messages"])
+
+    messages = listed()
+    assert [m["sid"] for m in messages] == [held, first, last]
+    assert [m["status"] for m in messages] == ["delivered", "delivered", "queued"]
+    assert messages[2]["date_sent"] is None
+    env.session.post(f"{env.url}/_sandbox/config", json={"hold_queue": False})
+    env.sandbox.sender.flush(5)
+    assert [m["sid"] for m in listed()] == [last, held, first]

@@ -55,13 +55,15 @@ def app(database_url, engine):
 
 
 def callback(app, status: str, *, sid: str = SID, error: str | None = None,
-             token: str = TOKEN, to: str = PHONE):
+             token: str = TOKEN, to: str = PHONE, query: str = "", signed_query: str | None = None):
     params = {"MessageSid": sid, "SmsSid": sid, "MessageStatus": status, "SmsStatus": status,
               "AccountSid": "AC" + "0" * 32, "From": "+12025550100", "To": to}
     if error:
         params["ErrorCode"] = error
-    signature = twilio_signature(token, URL, params)
-    return app.test_client().post("/webhooks/sms/twilio/status", data=urlencode(params),
+    signed = query if signed_query is None else signed_query
+    signature = twilio_signature(token, URL + (f"?{signed}" if signed else ""), params)
+    path = "/webhooks/sms/twilio/status" + (f"?{query}" if query else "")
+    return app.test_client().post(path, data=urlencode(params),
                                   headers={"X-Twilio-Signature": signature},
                                   content_type="application/x-www-form-urlencoded")
 
@@ -179,3 +181,22 @@ def test_a_callback_saying_the_customer_unsubscribed_records_the_opt_out(app):
     with reading(runtime.engine) as conn:
         assert is_opted_out(conn, PHONE, "+12025550100")
     assert row(app)["status"] == "failed"
+
+
+def test_the_first_callback_names_its_text_and_ties_the_message_id_to_it(app):
+    # The send asks for receipts at <status path>?outbound=<id>; Twilio signs that full URL.
+    runtime = app.extensions["sms_connector"]
+    with runtime.engine.begin() as conn:
+        conn.execute(outbound.update().values(send_state="sending", provider_message_id=None,
+                                              status=None))
+    # A query the signature does not cover is refused; another row's id or number ties nothing.
+    assert callback(app, "queued", query="outbound=1", signed_query="").status_code == 403
+    assert callback(app, "queued", query="outbound=2").status_code == 204
+    assert callback(app, "queued", query="outbound=1", to="+12025550199").status_code == 204
+    assert row(app)["provider_message_id"] is None
+    assert callback(app, "sent", query="outbound=1").status_code == 204
+    current = row(app)
+    assert current["provider_message_id"] == SID and current["status"] == "sent"
+    assert current["send_state"] == "sending"  # the send job settles it, without searching
+    assert callback(app, "delivered", query="outbound=1").status_code == 204
+    assert row(app)["status"] == "delivered"
