@@ -7,6 +7,8 @@ with exit status 2 and the key named.
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 
 import click
@@ -32,6 +34,16 @@ def check_config(ctx: click.Context, config_path: str | None) -> None:
     """Validate the config and print the effective settings, secrets masked."""
     settings = _settings(ctx, config_path)
     click.echo(json.dumps(as_dict(settings), indent=2))
+    if settings.source:
+        try:
+            mode = os.stat(settings.source).st_mode
+        except OSError:
+            mode = 0
+        if mode & 0o044:
+            # It holds the API tokens and the auth token (and maybe the database password).
+            click.echo(f"warning: {settings.source} is readable by group or others "
+                       f"(mode {stat.S_IMODE(mode):o}); it holds secrets: chmod 600 it",
+                       err=True)
     click.echo(f"config OK ({settings.source or 'defaults and environment only'})", err=True)
 
 

@@ -16,6 +16,7 @@ Times are stored as UNIX seconds (float): the queue compares them on every claim
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -269,8 +270,15 @@ def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
-        if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        if database and database != ":memory:" and not parsed.query.get("uri"):
+            path = Path(database).expanduser()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Customer texts and the webhook signing secret live in it: readable by the owner
+            # only. Created here rather than by SQLite (which follows the umask, 0644 usually);
+            # SQLite gives the -wal and -shm files the database file's permissions
+            # (https://sqlite.org/tempfiles.html), the write-lock file is opened 0600 below.
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
         engine = create_engine(
             parsed,
             echo=echo,

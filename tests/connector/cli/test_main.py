@@ -147,3 +147,17 @@ def test_check_config_masks_the_database_password(tmp_path):
     assert proc.returncode == 0, err.decode()
     assert "Sup3r" not in out.decode() + err.decode()
     assert json.loads(out)["database"]["url"] == "postgresql+psycopg://sms:***@db.internal:5432/sms"
+
+
+@pytest.mark.parametrize(("mode", "warned"), [(0o644, True), (0o640, True), (0o604, True),
+                                              (0o600, False), (0o400, False)])
+def test_check_config_warns_when_the_config_file_is_readable_by_others(tmp_path, mode, warned):
+    config = tmp_path / "connector.toml"
+    config.write_text('[zendesk]\nsubdomain = "acme"\napi_token = "zendesk-token-0123456789"\n')
+    config.chmod(mode)
+    proc = cli("check-config", "--config", str(config))
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert ("readable by group or others" in err.decode()) is warned
+    if warned:
+        assert "chmod 600" in err.decode()

@@ -36,3 +36,21 @@ def test_a_forked_child_is_excluded_while_the_parent_writes(tmp_path):
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     engine.dispose()
+
+
+def test_a_new_sqlite_file_and_its_companions_are_readable_by_the_owner_only(tmp_path):
+    """Customer texts and the webhook signing secret: 0600 whatever the umask lets through."""
+    path = tmp_path / "new" / "connector.db"
+    old_umask = os.umask(0o022)
+    try:
+        engine = store.make_engine(f"sqlite:///{path}")
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (x INTEGER)"))
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+        files = {p.name: p.stat().st_mode & 0o777 for p in path.parent.iterdir()}
+        engine.dispose()
+    finally:
+        os.umask(old_umask)
+    assert {"connector.db", "connector.db-wal", "connector.db-shm",
+            "connector.db-writelock"} <= set(files)
+    assert files == dict.fromkeys(files, 0o600)
