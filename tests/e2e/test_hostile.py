@@ -6,6 +6,7 @@ holds no traceback afterwards.
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import time
@@ -13,9 +14,11 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 import requests
+from click.testing import CliRunner
 
-from connector.sandbox.signing import twilio_signature
-from connector.sandbox.stack import SUPPORT_NUMBER
+from connector.cli import cli
+from connector.sandbox.signing import twilio_signature, zendesk_signature, zendesk_timestamp
+from connector.sandbox.stack import SUPPORT_NUMBER, environment
 
 from .connector_process import Stack, connector_stack
 
@@ -29,8 +32,20 @@ TWILIO_GIVES_UP = 15.0  # seconds; Twilio does not retry an SMS webhook
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     with connector_stack(tmp_path_factory.mktemp("hostile")) as running:
+        applied = CliRunner().invoke(cli, ["policy", "apply"], env=environment(running.config),
+                                     catch_exceptions=False)
+        assert applied.exit_code == 0, applied.output
         yield running
-        assert "Traceback" not in running.logs()
+
+
+def zendesk_post(stack: Stack, body: bytes, *, signature: bytes | None = None):
+    [hook] = stack.zendesk_state()["webhooks"]
+    timestamp = zendesk_timestamp()
+    signed = zendesk_signature(hook["signing_secret"], timestamp, body)
+    return requests.post(stack.connector_url + "/webhooks/helpdesk/zendesk", data=body, timeout=10,
+                         headers={"Content-Type": "application/json",
+                                  "X-Zendesk-Webhook-Signature-Timestamp": timestamp,
+                                  "X-Zendesk-Webhook-Signature": signature or signed})
 
 
 def inbound(sid: str, body: str = "where is my order") -> dict[str, str]:
@@ -71,7 +86,7 @@ def test_twenty_stalled_clients_do_not_keep_a_text_waiting(stack):
         elapsed = time.monotonic() - started
         log.warning("signed text answered in %.2f s with 20 stalled clients on %d threads",
                     elapsed, threads)
-        print(f"\nslow clients: signed text answered in {elapsed:.2f} s")  # noqa: T201
+        print(f"\nslow clients: signed text answered in {elapsed:.2f} s")
         assert answer.status_code == 200
         assert elapsed < 10.0, f"answered after {elapsed:.1f} s"
         first = stalled[0].recv(4096)
@@ -79,3 +94,66 @@ def test_twenty_stalled_clients_do_not_keep_a_text_waiting(stack):
     finally:
         for sock in stalled:
             sock.close()
+
+
+def test_non_ascii_signatures_are_403(stack):
+    url = stack.connector_url + "/webhooks/sms/twilio"
+    for signature in ("sig-é".encode(), "٤٢".encode(), b"\xff\xfe"):
+        answer = requests.post(url, data=urlencode(inbound("SMnonascii")), timeout=10,
+                               headers={"X-Twilio-Signature": signature,
+                                        "Content-Type": "application/x-www-form-urlencoded"})
+        assert answer.status_code == 403, signature
+    answer = zendesk_post(stack, b'{"ticket_id": "42"}', signature="sig-é".encode())
+    assert answer.status_code == 403
+
+
+@pytest.mark.parametrize("token", [
+    "é" * 40, "٤٢" * 30, "A" * 3000, "x" * 20 + "." + "y" * 43,
+    "eyJrIjoiMDEyMzQ1Njc4OWFiY2RlZiIsImUiOjk5OTk5OTk5OTl9.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    "..", "%00", "a.b.c",
+])
+def test_hostile_media_tokens_are_403_or_404(stack, token):
+    answer = requests.get(f"{stack.connector_url}/media/{token}", timeout=10)
+    assert answer.status_code in (403, 404), answer.text[:200]
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 10_000 + b"]" * 10_000,
+    b'{"ticket_id": ' + b'{"a":' * 10_000 + b"1" + b"}" * 10_000 + b"}",  # under 64 KB
+    json.dumps({"ticket_id": "\u0664\u0662"}).encode(),  # Arabic-Indic 42
+    json.dumps({"ticket_id": "\u0664\u0662"}, ensure_ascii=False).encode(),
+    json.dumps({"ticket_id": "\u00b2"}).encode(),  # superscript two
+    json.dumps({"ticket_id": "1" * 5_000}).encode(),
+    b'{"ticket_id": ' + b"1" * 5_000 + b"}",
+], ids=["nested-list", "nested-object", "arabic-indic", "arabic-indic-utf8", "superscript",
+        "5000-digit-string", "5000-digit-number"])
+def test_signed_zendesk_webhooks_that_make_no_sense_are_400(stack, body):
+    assert zendesk_post(stack, body).status_code == 400
+
+
+def test_an_unknown_provider_is_404(stack):
+    answer = requests.post(stack.connector_url + "/webhooks/sms/vonage",
+                           data=urlencode(inbound("SMvonage")), timeout=10,
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 404
+
+
+def test_an_oversized_body_is_413(stack):
+    limit = 64 * 1024  # server.max_body_bytes' default
+    url = stack.connector_url + "/webhooks/sms/twilio"
+    params = {**inbound("SMhuge"), "Body": "x" * (limit + 1)}
+    signature = twilio_signature(stack.config["twilio"]["auth_token"], url, params)
+    answer = requests.post(url, data=urlencode(params), timeout=10,
+                           headers={"X-Twilio-Signature": signature,
+                                    "Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 413
+    # Unsigned, it is refused before its body is read at all.
+    answer = requests.post(url, data=urlencode(params), timeout=10,
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 403
+
+
+def test_the_log_holds_no_traceback_after_all_of_it(stack):
+    assert signed_text(stack, "SMafterall0000000000000000000001").status_code == 200
+    logs = stack.logs()
+    assert "Traceback" not in logs, logs[logs.find("Traceback") - 500:][:3000]
