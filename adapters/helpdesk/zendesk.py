@@ -12,6 +12,10 @@ Zendesk's words at the boundary:
 
 Strategies this adapter owns:
 
+- the customer: the one end user whose direct line is the number (found by search, checked
+  against identities), else the SMS user keyed on ``external_id``; a refused phone identity
+  (any RecordInvalid) is left out rather than failing the text;
+
 - creating once: the operation key is the ``Idempotency-Key`` (honoured about two hours,
   creation only) and, in ``external_id``, the mark that finds the ticket later among the
   requester's tickets (never search, which lags);
@@ -31,6 +35,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -72,9 +77,12 @@ from connector.model import (
     TicketUpdate,
 )
 from connector.ports import Limit, RateBudget
+from connector.text.phones import mask_phone
 from connector.webhooks import WebhookRequest
 
 __all__ = ["ZendeskClient", "verify_zendesk", "zendesk_signature"]
+
+log = logging.getLogger("sms_connector.zendesk")
 
 PROVIDER = "zendesk"
 SMS_EXTERNAL_ID_PREFIX = "sms:"  # the requester's external_id: create_or_update matches on it
@@ -88,6 +96,7 @@ STAFF_ROLES = frozenset({"agent", "admin"})
 # Zendesk keeps an Idempotency-Key "about two hours"; stop trusting it a little earlier.
 # https://developer.zendesk.com/api-reference/ticketing/introduction/#idempotency
 IDEMPOTENCY_WINDOW = 2 * 3600 - 600
+PHONE_CANDIDATES = 5  # search hits checked for the number (a direct line has one owner)
 RECONCILE_COMMENTS = 50  # how far back a lost update is looked for among the newest comments
 
 SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
@@ -204,12 +213,18 @@ class ZendeskClient(HelpdeskAdapter):
         return _user(user)
 
     def ensure_requester(self, phone_e164: str, *, name: str | None = None) -> HelpdeskUser:
-        """The SMS end user keyed on ``external_id = "sms:+E164"`` (200 found, 201 created).
+        """The customer who owns this number, else the SMS end user keyed on
+        ``external_id = "sms:+E164"`` (``create_or_update``: 200 found, 201 created).
 
-        ``create_or_update`` matches only by email or external_id, never by phone, hence the key.
-        Without ``name`` the phone stands in (Zendesk requires a name); an existing user's name is
-        overwritten, so callers cache the user id and call this once per customer.
+        A number is often already some end user's direct line (a caller Zendesk Talk created, a
+        customer added by hand), and a direct line identifies one user only: that user is the
+        customer, with their name untouched. ``create_or_update`` matches only by email or
+        external_id, never by phone, so the phone is looked up first. Without ``name`` the
+        phone stands in (Zendesk requires a name); callers cache the user id.
         """
+        owner = self._phone_owner(phone_e164)
+        if owner is not None:
+            return _user(owner)
         user: dict[str, Any] = {
             "name": name or phone_e164,
             "external_id": SMS_EXTERNAL_ID_PREFIX + phone_e164,
@@ -219,15 +234,47 @@ class ZendeskClient(HelpdeskAdapter):
             data = self._json("ensure_requester", "POST", "/users/create_or_update",
                               json={"user": user})
         except ExternalServiceError as exc:
-            # Phone numbers are accepted when merely *possible* (connector.text.phones), and a
-            # number that is another user's identity is a 422 too: the customer must still get
-            # a user, so retry without the identity.
-            if exc.status != 422 or "identit" not in str(exc.response).lower():
+            # The identity refused: taken by a user search did not show (an agent, a shared
+            # number, an identity added minutes ago), or a number Zendesk will not take
+            # (connector.text.phones accepts merely *possible* numbers). The details are keyed
+            # by field and their descriptions localized, so no words are matched: any
+            # RecordInvalid gets the customer a user without the identity.
+            if exc.status != 422 or exc.code != "RecordInvalid":
                 raise
+            log.warning("zendesk refused the phone identity of a new requester (%s); the user "
+                        "is created without it", _detail_words(exc.response),
+                        extra={"phone": mask_phone(phone_e164)})
             del user["identities"]
             data = self._json("ensure_requester", "POST", "/users/create_or_update",
                               json={"user": user})
         return _user(data["user"])
+
+    def _phone_owner(self, phone_e164: str) -> dict[str, Any] | None:
+        """The one end user whose direct line is this number, or None.
+
+        Zendesk has no exact lookup by phone: the Users API filters by external_id or email
+        only, identities are listed per user, and Zendesk's own advice for finding a caller is
+        search, ``role:end-user phone:<digits without +>``
+        (https://developer.zendesk.com/documentation/voice/talk-partner-edition/retrieving-the-zendesk-user-id-of-a-caller/).
+        Search lags writes by minutes; that is acceptable here because it is only ever a hint:
+        the users it looks for were made elsewhere, usually long before, and a miss ends in
+        the 422 fallback above (a requester still made, the reason logged), never in a lost
+        text. Each hit is checked against its identities, since search matches loosely; a
+        number on several profiles (shared) is nobody's direct line.
+        """
+        digits = "".join(ch for ch in phone_e164 if ch.isdigit())
+        data = self._json("find_requester", "GET", "/users/search",
+                          params={"query": f"role:end-user phone:{digits}"})
+        owners = []
+        for raw in (data.get("users") or [])[:PHONE_CANDIDATES]:
+            if raw.get("role") != "end-user" or raw.get("shared_phone_number"):
+                continue
+            if _digits(raw.get("phone")) == digits or any(
+                    i.get("type") == "phone_number" and _digits(i.get("value")) == digits
+                    for i in self._paged("find_requester", f"/users/{int(raw['id'])}/identities",
+                                         "identities")):
+                owners.append(raw)
+        return owners[0] if len(owners) == 1 else None
 
     def _api_user_id(self) -> int:
         if self._me is None:
@@ -486,6 +533,24 @@ class ZendeskClient(HelpdeskAdapter):
 
 
 # ---------------------------------------------------------------------- Zendesk → core words
+
+
+def _digits(value: Any) -> str:
+    return "".join(ch for ch in str(value or "") if ch.isdigit())
+
+
+def _detail_words(body: Any) -> str:
+    """A RecordInvalid's ``details`` as ``field: error`` pairs (the codes, not the localized
+    descriptions), for the log."""
+    details = body.get("details") if isinstance(body, dict) else None
+    if not isinstance(details, dict):
+        return "no details"
+    pairs = []
+    for field_name, entries in details.items():
+        for entry in entries if isinstance(entries, list) else [entries]:
+            code = entry.get("error") if isinstance(entry, dict) else None
+            pairs.append(f"{field_name}: {code or 'invalid'}")
+    return ", ".join(pairs) or "no details"
 
 
 def _same_text(a: str, b: str) -> bool:

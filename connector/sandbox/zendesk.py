@@ -452,17 +452,7 @@ def _register_api(app: Flask, sandbox: ZendeskSandbox) -> None:
             if external_id is not None:
                 found = [u for u in store.users.values() if u["external_id"] == external_id]
             elif query:
-                # Real search is eventually consistent and fuzzy; this one matches exact
-                # email / phone / external_id or a piece of the name, at once.
-                q = query.lower()
-                found = [
-                    u
-                    for u in store.users.values()
-                    if q in (u["email"] or "").lower()
-                    or q == (u["phone"] or "")
-                    or q == (u["external_id"] or "").lower()
-                    or q in u["name"].lower()
-                ]
+                found = store.search_users(query)
             else:
                 raise bad_request("InvalidSearch", "query or external_id is required")
             return _paged("users", [_user(u, _base()) for u in found])

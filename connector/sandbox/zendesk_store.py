@@ -70,6 +70,10 @@ def invalid(field_name: str, description: str, error: str = "InvalidValue") -> Z
     return record_invalid({field_name: [{"description": description, "error": error}]})
 
 
+def phone_digits(value: str) -> str:
+    return "".join(ch for ch in value if ch.isdigit())
+
+
 def iso(ts: float) -> str:
     """Zendesk's timestamps: ISO 8601, UTC, whole seconds, ``Z``."""
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -296,6 +300,57 @@ class ZendeskStore:
         if kind == "email" and not user["email"]:
             user["email"] = value
 
+    def phone_owner(self, phone: str) -> int | None:
+        """The user whose phone identity (direct line) is this number, compared by digits."""
+        digits = phone_digits(phone)
+        for uid, identities in self.identities.items():
+            if any(i["type"] == "phone_number" and phone_digits(i["value"]) == digits
+                   for i in identities):
+                return uid
+        return None
+
+    def search_users(self, query: str) -> list[dict[str, Any]]:
+        """``/users/search?query=`` with the search syntax's ``role:`` and ``phone:`` terms
+        as Zendesk documents them for finding a caller
+        (https://developer.zendesk.com/documentation/voice/talk-partner-edition/retrieving-the-zendesk-user-id-of-a-caller/):
+        ``phone:`` takes digits only, no ``+``, and a leading ``*`` matches any number ending so;
+        it matches every number in the user's profile. Other words match a piece of the name
+        or email, or the whole external_id. Real search lags writes by minutes; this one does not.
+        """
+        found = list(self.users.values())
+        for term in query.split():
+            key, _, value = term.partition(":")
+            if key == "role" and value:
+                found = [u for u in found if u["role"] == value]
+            elif key == "phone" and value:
+                wanted = value.lstrip("*")
+                suffix = value.startswith("*")
+                found = [
+                    u
+                    for u in found
+                    if any(
+                        (digits.endswith(wanted) if suffix else digits == wanted)
+                        for digits in self._phone_digits_of(u)
+                    )
+                ]
+            else:
+                q = term.lower()
+                found = [
+                    u
+                    for u in found
+                    if q in (u["email"] or "").lower()
+                    or q == (u["phone"] or "")
+                    or q == (u["external_id"] or "").lower()
+                    or q in u["name"].lower()
+                ]
+        return found
+
+    def _phone_digits_of(self, user: dict[str, Any]) -> set[str]:
+        numbers = {i["value"] for i in self.identities[user["id"]] if i["type"] == "phone_number"}
+        if user["phone"]:
+            numbers.add(user["phone"])
+        return {phone_digits(n) for n in numbers}
+
     def user(self, uid: Any) -> dict[str, Any]:
         user_id = as_id(uid)
         if user_id is None or user_id not in self.users:
@@ -349,6 +404,19 @@ class ZendeskStore:
             found = next(
                 (u for u in self.users.values() if (u["email"] or "").lower() == lowered), None
             )
+        for ident in identities:
+            owner = self.phone_owner(ident["value"]) if ident["type"] == "phone_number" else None
+            if owner is not None and (found is None or owner != found["id"]):
+                # A direct line identifies one user: "Direct lines uniquely identify users"
+                # (https://support.zendesk.com/hc/en-us/articles/10878444999450). Taken is a 422
+                # RecordInvalid whose details are keyed by field, worded like "Email: … is
+                # already being used by another user"
+                # (https://support.zendesk.com/hc/en-us/articles/4408831446298); nothing is saved.
+                raise invalid(
+                    "identities",
+                    f"Phone number: {ident['value']} is already being used by another user",
+                    "DuplicateValue",
+                )
         if found is None:
             if not name or not name.strip():
                 raise invalid(

@@ -64,6 +64,7 @@ from tests.contracts import StandInSuite
 
 CUSTOMER = "+12025550142"
 OTHER = "+12025550143"
+KNOWN = "+12025550144"  # a number a customer already owns in the helpdesk
 URL = "https://connector.example.com"
 SECRET = "contract-signing-secret"
 PNG = b"\x89PNG\r\n\x1a\n helpdesk contract"
@@ -118,6 +119,11 @@ class HelpdeskContract(StandInSuite):
 
     def people_with_phone(self, world: Any, phone: str) -> int:
         """How many people the stand-in holds for this phone number."""
+        raise NotImplementedError
+
+    def add_person_with_phone(self, world: Any, phone: str, name: str) -> int:
+        """The helpdesk gets a customer who already owns this number (added by hand, or a
+        caller its phone channel created), not through the connector; their id."""
         raise NotImplementedError
 
     def lose_next_answer(self, world: Any) -> None:
@@ -182,6 +188,14 @@ class HelpdeskContract(StandInSuite):
         assert first.id == again.id != other.id
         assert first.kind == AUTHOR_CUSTOMER
         assert self.people_with_phone(world, CUSTOMER) == 1
+
+    def test_a_number_someone_already_owns_gets_that_person(self, world: Any,
+                                                            helpdesk: Helpdesk) -> None:
+        owner = self.add_person_with_phone(world, KNOWN, "Pat Caller")
+        user = helpdesk.ensure_requester(KNOWN, name="SMS " + KNOWN)
+        assert (user.id, user.kind, user.name) == (owner, AUTHOR_CUSTOMER, "Pat Caller")
+        assert helpdesk.ensure_requester(KNOWN).id == owner
+        assert self.people_with_phone(world, KNOWN) == 1  # no duplicate customer
 
     # creating exactly once
 

@@ -87,6 +87,16 @@ class TestZendeskContract(HelpdeskContract):
         return sum(1 for user in self._state(world)["users"]
                    if any(i.get("value") == phone for i in user["identities"]))
 
+    def add_person_with_phone(self, world: Sandbox, phone: str, name: str) -> int:
+        # As an agent adds a customer by hand: a phone identity, no external_id.
+        response = requests.post(
+            f"{world.zendesk_url}/api/v2/users/create_or_update", timeout=10,
+            auth=(f"{ZENDESK_EMAIL}/token", ZENDESK_TOKEN),
+            json={"user": {"name": name,
+                           "identities": [{"type": "phone_number", "value": phone}]}})
+        response.raise_for_status()
+        return int(response.json()["user"]["id"])
+
     def lose_next_answer(self, world: Sandbox) -> None:
         world.zendesk_controls.update({"drop_after_commit": 1, "drop_paths": None})
 

@@ -671,3 +671,24 @@ def test_a_deleted_ticket_is_not_found(client: FlaskClient) -> None:
     assert (r.status_code, r.json) == (404, gone)
     assert call(client, "GET", path + "/comments").status_code == 404
     assert call(client, "DELETE", path).status_code == 404
+
+
+def test_a_phone_identity_belongs_to_one_user_and_is_found_by_phone(client: FlaskClient) -> None:
+    checker = spec_checker()
+    owner = sms_user(client, "+12025550177")  # e.g. a caller Zendesk Talk created
+    taken = {"user": {"name": "SMS", "external_id": "sms:other",
+                      "identities": [{"type": "phone_number", "value": "+12025550177"}]}}
+    r = call(client, "POST", "/api/v2/users/create_or_update", taken)
+    assert r.status_code == 422
+    assert r.json["error"] == "RecordInvalid" and list(r.json["details"]) == ["identities"]
+    assert r.json["details"]["identities"][0]["error"] == "DuplicateValue"
+    assert call(client, "GET", "/api/v2/users/search?external_id=sms:other").json["users"] == []
+    # The owner may repeat its own identity.
+    assert sms_user(client, "+12025550177") == owner
+    for query in ("role:end-user phone:12025550177", "phone:*2025550177"):
+        found = call(client, "GET", "/api/v2/users/search", query_string={"query": query})
+        assert [u["id"] for u in found.json["users"]] == [owner], query
+        checker.check_response("/api/v2/users/search", "get", 200, found.json)
+    found = call(client, "GET", "/api/v2/users/search",
+                 query_string={"query": "role:agent phone:12025550177"})
+    assert found.json["users"] == []
