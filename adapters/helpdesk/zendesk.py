@@ -506,9 +506,15 @@ class ZendeskClient(HelpdeskAdapter):
                 return error.get("title"), error.get("message")
             errors = body.get("errors")
             if not error and isinstance(errors, list) and errors and isinstance(errors[0], dict):
-                first = errors[0]
-                return first.get("code"), first.get("detail") or first.get("title")
+                # Every entry: one answer may carry several (403 TriggerCategoriesNotEnabled
+                # and ProductLimitExceeded in the spec's example).
+                words = [str(e.get("detail") or e.get("title") or e.get("code") or "")
+                         for e in errors if isinstance(e, dict)]
+                return errors[0].get("code"), "; ".join(w for w in words if w) or None
             description = body.get("description")
+            if description and isinstance(body.get("details"), dict):
+                # RecordInvalid: "Record validation errors" says little; the fields say what.
+                description = f"{description} ({_detail_words(body)})"
             return (str(error) if error else None), (str(description) if description else None)
         return super()._error_words(body)
 

@@ -13,6 +13,7 @@ budget and the "commit then drop the connection" fault come from `connector.sand
 Sandbox-only routes (no auth, never faulted): ``POST /_sandbox/agent_reply`` (a comment made in
 Zendesk's web UI by an agent: via 0, current user = that agent; triggers run),
 ``POST /_sandbox/tickets/<id>/status`` (solve / close a ticket as time passes),
+``POST /_sandbox/account`` (``{"trigger_categories": false}``: an account without them),
 ``GET /_sandbox/state``, ``POST /_sandbox/flush`` (wait for webhook deliveries) and
 ``GET/POST /_sandbox/faults``.
 
@@ -201,7 +202,9 @@ class ZendeskSandbox:
                     for w in rules.webhooks.values()
                 ],
                 "triggers": [_trigger(t, base) for t in rules.ordered_triggers()],
-                "trigger_categories": rules.counted_categories(),
+                "trigger_categories": (
+                    rules.counted_categories() if rules.categories_enabled else []
+                ),
                 "deliveries": [dict(d, attempts=list(d["attempts"])) for d in self.deliveries],
             }
 
@@ -285,12 +288,14 @@ def create_app(
     ticket_update_window_seconds: float = 600.0,
     webhook_timeout: float = 10.0,
     webhook_retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0),
+    trigger_categories: bool = True,
 ) -> Flask:
     """The Zendesk stand-in as a Flask app (serve it with ``SandboxServer``).
 
     ``clock`` drives timestamps, idempotency-key expiry and the Update Ticket limits, so tests can
     move time (default: the controls' wall clock, moved by ``POST /_sandbox/clock``); the account
-    per-minute budget lives in ``controls`` (``Faults.per_minute``).
+    per-minute budget lives in ``controls`` (``Faults.per_minute``). ``trigger_categories=False``
+    is an account without trigger categories (also ``POST /_sandbox/account``).
     """
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 50 * 1024 * 1024  # Zendesk's attachment size limit
@@ -318,6 +323,7 @@ def create_app(
         ),
         webhook_retry_delays=tuple(webhook_retry_delays),
     )
+    sandbox.rules.categories_enabled = trigger_categories
     app.extensions["zendesk_sandbox"] = sandbox
     register_closer(app, sandbox.close)
 
@@ -869,6 +875,16 @@ def _register_sandbox_routes(app: Flask, sandbox: ZendeskSandbox) -> None:
             body = {"ticket": _ticket(ticket, _base())}
         sandbox.deliver(calls)
         return jsonify(body)
+
+    @app.post("/_sandbox/account")
+    def account() -> Response:
+        """Switch account features: ``{"trigger_categories": false}``."""
+        data = _json_body()
+        if not isinstance(data, dict) or not isinstance(data.get("trigger_categories"), bool):
+            raise bad_request("ParameterMissing", "trigger_categories (true / false) is required")
+        with lock:
+            rules.categories_enabled = data["trigger_categories"]
+        return jsonify({"trigger_categories": rules.categories_enabled})
 
     @app.get("/_sandbox/state")
     def state() -> Response:

@@ -874,3 +874,22 @@ def test_a_deleted_ticket_is_gone_but_a_wrong_path_is_not(
     with pytest.raises(ExternalServiceError) as caught:
         zd.get_ticket(35437)
     assert not isinstance(caught.value, TicketGone)
+
+
+def test_both_error_shapes_are_read_whole(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
+    # Webhooks and newer endpoints: {"errors": [{"code", "title", "detail"}]}, maybe several.
+    rsps.post(f"{API}/trigger_categories", status=403, json={"errors": [
+        {"code": "TriggerCategoriesNotEnabled",
+         "title": "Ticket trigger categories are not enabled for your account"},
+        {"code": "ProductLimitExceeded", "title": "Your account has reached the limit"}]})
+    # Older endpoints: {"error", "description", "details"}, the details keyed by field.
+    rsps.post(f"{API}/triggers", status=422, json={
+        "error": "RecordInvalid", "description": "Record validation errors",
+        "details": {"title": [{"description": "Title: cannot be blank", "error": "BlankValue"}]}})
+    with pytest.raises(ExternalServiceError) as caught:
+        zd.create_trigger_category({"name": "x"})
+    assert caught.value.code == "TriggerCategoriesNotEnabled"
+    assert "not enabled" in str(caught.value) and "reached the limit" in str(caught.value)
+    with pytest.raises(ExternalServiceError) as caught:
+        zd.create_trigger({"title": ""})
+    assert caught.value.code == "RecordInvalid" and "title: BlankValue" in str(caught.value)
