@@ -93,6 +93,9 @@ TICKET_UPDATE = "ticket_update"  # the budget class of Update Ticket (per ticket
 STATES = {"new": TICKET_NEW, "open": TICKET_OPEN, "pending": TICKET_PENDING,
           "hold": TICKET_PENDING, "solved": TICKET_SOLVED, "closed": TICKET_CLOSED}
 STAFF_ROLES = frozenset({"agent", "admin"})
+# A via names its channel by via type or by via id; the API is id 5 ("web_service", written
+# "api" in comments) (https://developer.zendesk.com/documentation/ticketing/reference-guides/via-types/).
+VIA_API = frozenset({"api", "web_service", "5"})
 # Zendesk keeps an Idempotency-Key "about two hours"; stop trusting it a little earlier.
 # https://developer.zendesk.com/api-reference/ticketing/introduction/#idempotency
 IDEMPOTENCY_WINDOW = 2 * 3600 - 600
@@ -403,7 +406,10 @@ class ZendeskClient(HelpdeskAdapter):
     def _comment(self, raw: Mapping[str, Any], roles: Mapping[int, str]) -> Comment:
         author_id = int(raw.get("author_id") or 0)
         via = raw.get("via")
-        from_api = isinstance(via, dict) and via.get("channel") == "api"
+        channel = str(via.get("channel")).lower() if isinstance(via, dict) else ""
+        # Any client's API write (the connector's, another integration's, a macro applied
+        # through the API) is an integration's, whoever its author.
+        from_api = channel in VIA_API
         role = roles.get(author_id)
         if role == "end-user":
             author = AUTHOR_CUSTOMER

@@ -893,3 +893,24 @@ def test_both_error_shapes_are_read_whole(rsps: responses.RequestsMock, zd: Zend
     with pytest.raises(ExternalServiceError) as caught:
         zd.create_trigger({"title": ""})
     assert caught.value.code == "RecordInvalid" and "title: BlankValue" in str(caught.value)
+
+
+def test_any_client_s_api_comment_is_from_an_integration_however_via_is_written(
+    rsps: responses.RequestsMock, zd: ZendeskClient
+) -> None:
+    # A via may name its channel by via type or by via id: 5 web_service is the API
+    # (https://developer.zendesk.com/documentation/ticketing/reference-guides/via-types/).
+    listing = fixture("comments_desc_users.json")
+    comment = listing["comments"][0]
+    listing["comments"] = [
+        {**comment, "id": 1, "author_id": 502, "via": {"channel": 5}},  # another integration
+        {**comment, "id": 2, "author_id": 502, "via": {"channel": "web_service"}},
+        {**comment, "id": 3, "author_id": 500, "via": {"channel": 5}},  # the connector
+        {**comment, "id": 4, "author_id": 502, "via": {"channel": 0}},  # web form, by hand
+    ]
+    listing["users"] = [{"id": 500, "role": "admin"}, {"id": 502, "role": "agent"}]
+    rsps.get(f"{API}/tickets/35436/comments", json=listing)
+    rsps.get(f"{API}/users/me", json=fixture("me.json"))
+    authors = [(c.author, c.from_integration) for c in zd.list_comments(35436)]
+    assert authors == [(AUTHOR_AGENT, True), (AUTHOR_AGENT, True), (AUTHOR_CONNECTOR, True),
+                       (AUTHOR_AGENT, False)]
