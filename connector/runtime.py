@@ -87,7 +87,8 @@ class Runtime:
 
         budget = DbRateBudget(self.engine, account, limits, keyed_limits=keyed,
                               clock=self.clock.now) if limits or keyed else None
-        helpdesk: Helpdesk = adapter.from_settings(section, budget=budget)
+        helpdesk: Helpdesk = adapter.from_settings(section, budget=budget,
+                                                   clock=self.clock.now)
         return helpdesk
 
     def sms(self, provider: str) -> SmsProvider:

@@ -94,8 +94,10 @@ class HelpdeskAdapter(ABC):
 
     @classmethod
     @abstractmethod
-    def from_settings(cls, settings: Any, *, budget: RateBudget | None = None) -> Self:
-        """The adapter for this section, asking ``budget`` before each call."""
+    def from_settings(cls, settings: Any, *, budget: RateBudget | None = None,
+                      clock: Callable[[], float] = time.time) -> Self:
+        """The adapter for this section, asking ``budget`` before each call; ``clock`` is the
+        runtime's (a creation's age is judged on the same clock that stamped it)."""
 
     # -- the "an agent replied" webhook (no network, no instance) -------------------------------
 

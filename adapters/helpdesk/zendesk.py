@@ -36,7 +36,8 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -167,10 +168,10 @@ class ZendeskClient(HelpdeskAdapter):
         )
 
     @classmethod
-    def from_settings(cls, settings: ZendeskSettings, *,
-                      budget: RateBudget | None = None) -> ZendeskClient:
+    def from_settings(cls, settings: ZendeskSettings, *, budget: RateBudget | None = None,
+                      clock: Callable[[], float] = time.time) -> ZendeskClient:
         return cls(settings.effective_base_url, settings.email, settings.api_token,
-                   timeout=settings.timeout, budget=budget)
+                   timeout=settings.timeout, budget=budget, clock=clock)
 
     @classmethod
     def verify_webhook(cls, request: WebhookRequest, secret: str) -> bool:

@@ -256,3 +256,44 @@ def test_a_ticket_deleted_in_the_helpdesk_gets_a_new_one_and_the_conversation_go
     text(runtime, "and again", "SM23")  # later texts go on to the new ticket
     [new] = sms_tickets(sandbox)
     assert new["comments"][-1]["body"] == "and again"
+
+
+def test_the_reopen_window_is_judged_on_the_runtime_clock_without_sleeping(tmp_path):
+    """Days pass in a test: the runtime's clock and the stand-ins' clock move together."""
+    from connector.clock import ManualClock
+    from connector.config import settings_from_dict
+    from connector.runtime import Runtime
+    from connector.sandbox.runner import start_sandbox
+    from connector.sandbox.stack import sandbox_config
+
+    clock = ManualClock()
+    with start_sandbox(zendesk_port=0, twilio_port=0) as sandbox:
+        data = sandbox_config(sandbox, connector_url="http://127.0.0.1:9",
+                              database_url=f"sqlite:///{tmp_path / 'c.db'}")
+        runtime = Runtime(settings_from_dict(data), clock=clock)
+        runtime.prepare_schema()
+        window = runtime.settings.threading.reopen_within
+
+        def days_pass(seconds: float) -> None:
+            clock.advance(seconds)
+            sandbox.clock.advance(seconds)
+
+        try:
+            text(runtime, "billing question", "SM40")
+            [first] = sms_tickets(sandbox)
+            move(sandbox, first["id"], "solved")
+            days_pass(window - 3600)  # within the window: the same ticket reopens
+            text(runtime, "one more thing", "SM41")
+            [same] = sms_tickets(sandbox)
+            assert same["status"] == "open" and same["comments"][-1]["body"] == "one more thing"
+
+            days_pass(5)  # an agent solves it a few seconds later (stamps are whole seconds)
+            move(sandbox, first["id"], "solved")
+            days_pass(window + 3600)  # past the window: a new ticket naming the old one
+            text(runtime, "a different problem", "SM42")
+            old, new = sorted(sms_tickets(sandbox), key=lambda t: t["id"])
+            assert old["status"] == "solved" and old["id"] == first["id"]
+            assert new["comments"][0]["body"].startswith("a different problem")
+            assert f"#{old['id']}" in new["comments"][0]["body"]
+        finally:
+            runtime.close()
