@@ -153,6 +153,69 @@ def test_an_oversized_body_is_413(stack):
     assert answer.status_code == 403
 
 
+class Eavesdropper:
+    """A listener on another loopback host that records whatever connects to it."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.2", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.heard: list[bytes] = []
+
+    def drain(self) -> list[bytes]:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                return self.heard
+            conn.settimeout(1)
+            try:
+                self.heard.append(conn.recv(65536))
+            except OSError:
+                self.heard.append(b"")
+            conn.close()
+
+
+def test_a_signed_text_naming_media_elsewhere_never_sends_the_credentials_there(stack):
+    """The MediaUrl comes from a signed webhook, yet a URL that parses two ways (urllib.parse sees
+    the provider's host, urllib3 connects elsewhere) must not carry the account's credentials to
+    the other host: the text still reaches the ticket, with a note instead of the attachment."""
+    spy = Eavesdropper()
+    twilio = urlsplit(stack.sandbox.twilio_url).netloc
+    account = stack.config["twilio"]["account_sid"]
+    path = f"/2010-04-01/Accounts/{account}/Messages/MM{'1' * 32}/Media/ME{'2' * 32}"
+    hostile = [f"http://127.0.0.2:{spy.port}\\@{twilio}{path}",
+               f"http://{twilio}@127.0.0.2:{spy.port}{path}",
+               f"http://127.0.0.2:{spy.port}{path}"]
+    params = {**inbound("SMmedia1", "photo of the broken part"), "NumMedia": str(len(hostile))}
+    for index, url in enumerate(hostile):
+        params[f"MediaUrl{index}"] = url
+        params[f"MediaContentType{index}"] = "image/png"
+    url = stack.connector_url + "/webhooks/sms/twilio"
+    answer = requests.post(url, data=urlencode(params), timeout=10, headers={
+        "X-Twilio-Signature": twilio_signature(stack.config["twilio"]["auth_token"], url, params),
+        "Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 200
+
+    def filed() -> list[dict]:
+        return [t for t in stack.sms_tickets() for c in t["comments"]
+                if c["body"].startswith("photo of the broken part")]
+
+    deadline = time.monotonic() + 20
+    while not filed() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    [ticket] = filed()
+    body = next(c["body"] for c in ticket["comments"]
+                if c["body"].startswith("photo of the broken part"))
+    assert body.count("could not be attached") == len(hostile)
+    heard = spy.drain()
+    assert not any(b"Authorization" in h or b"authorization" in h for h in heard), heard
+    assert heard == []  # nothing was even asked of the other host
+    spy.sock.close()
+
+
 def test_the_log_holds_no_traceback_after_all_of_it(stack):
     assert signed_text(stack, "SMafterall0000000000000000000001").status_code == 200
     logs = stack.logs()
