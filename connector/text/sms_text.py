@@ -42,13 +42,18 @@ __all__ = [
     "GSM7_BASIC",
     "GSM7_EXTENSION",
     "MAX_BODY_CHARS",
+    "MAX_RENDER_CHARS",
+    "MAX_RENDER_INPUT_CHARS",
     "SMART_ENCODING_MAP",
+    "TRUNCATED_NOTE",
     "UCS2",
+    "Rendering",
     "SegmentInfo",
     "fits_one_segment_gsm",
     "html_to_text",
     "is_gsm7",
     "normalize_whitespace",
+    "render_comment",
     "render_reply",
     "segment_info",
     "smart_encode",
@@ -62,6 +67,16 @@ __all__ = [
 Encoding = Literal["GSM-7", "UCS-2"]
 GSM7: Final = "GSM-7"
 UCS2: Final = "UCS-2"
+
+#: The most text a reply renders, in characters: Zendesk keeps a comment's text up to 64 KB,
+#: and 64 k characters are already some 40 texts. Every step after HTML → text is linear, but
+#: this bounds the work a hostile or pasted comment can ask for (a job holds the GIL while it
+#: renders). Longer text is cut at a word and ends with TRUNCATED_NOTE.
+MAX_RENDER_CHARS: Final = 64 * 1024
+#: The most input (HTML or plain) read at all, before conversion: markup costs characters too.
+MAX_RENDER_INPUT_CHARS: Final = 4 * MAX_RENDER_CHARS
+#: What a cut reply ends with, so the customer knows there was more.
+TRUNCATED_NOTE: Final = "[Reply shortened: too long to text in full.]"
 
 # Twilio refuses a Body over 1600 characters (error 21617,
 # https://www.twilio.com/docs/api/errors/21617). We measure in UTF-16 code units, which is never
@@ -297,7 +312,8 @@ _EMOJI = regex.compile(
 # French typesetting puts a (narrow) no-break space inside guillemets: « oui ». Once they become
 # straight quotes, the spaces would read as '" oui "'.
 _GUILLEMET_OPEN = re.compile(r"«[^\S\n]+")
-_GUILLEMET_CLOSE = re.compile(r"[^\S\n]+»")
+# (Tried from the first space of a run only, so a long run of spaces stays linear.)
+_GUILLEMET_CLOSE = re.compile(r"(?<![^\S\n])[^\S\n]+»")
 
 
 def _smart_cluster(cluster: str) -> str:
@@ -396,25 +412,54 @@ def _rewrite_lists(root: lxml.html.HtmlElement) -> None:
     # inscriptis writes "* ", "+ ", "o " bullets with 4-space indents; SMS reads best as "- item"
     # and "1. item", without indentation. Rewriting the tree keeps the choice local to this
     # conversion instead of patching inscriptis' module-level bullet table.
+    # HTML numbering: start at @start; an item's @value resets the count for what follows.
+    # Numbered in one pass over each list (counting the siblings before every item was O(n²)).
+    numbers: dict[lxml.html.HtmlElement, int] = {}
+    for ordered in root.iter("ol"):
+        count = _html_int(ordered.get("start"), 1) - 1
+        for child in ordered:
+            if child.tag == "li":
+                count = _html_int(child.get("value"), count + 1)
+                numbers[child] = count
     for item in list(root.iter("li")):
-        parent = item.getparent()
-        if parent is not None and parent.tag == "ol":
-            # HTML numbering: start at @start; an item's @value resets the count for what follows.
-            number = _html_int(parent.get("start"), 1) - 1
-            for sibling in parent:
-                if sibling.tag == "li":
-                    number = _html_int(sibling.get("value"), number + 1)
-                if sibling is item:
-                    break
-            bullet = f"{number}. "
-        else:
-            bullet = "- "
-        _prefix_text(item, bullet)
+        number = numbers.get(item)
+        _prefix_text(item, "- " if number is None else f"{number}. ")
         # A <p> inside an item would add blank lines between items (inscriptis gives <p> margins).
         for paragraph in item.findall("p"):
             paragraph.tag = "div"
     for element in list(root.iter("li", "ul", "ol")):
         element.tag = "div"
+
+
+def _parse_html(html: str) -> tuple[lxml.html.HtmlElement, bool]:
+    """The document tree of ``html``, and whether the parser gave up on part of it.
+
+    libxml2 stops at 256 levels of nesting ("Excessive depth in document", a fatal error) and
+    lxml's recovery then returns the tree read so far: everything after the nesting is gone,
+    silently. XML_PARSE_HUGE would raise the limit, but inscriptis walks the tree recursively,
+    so we keep the limit and report the loss instead.
+    """
+    parser = lxml.html.HTMLParser()  # one per call: a parser is not thread-safe
+    try:
+        root = lxml.html.document_fromstring(html, parser=parser)
+    except (etree.ParserError, ValueError):
+        # "Document is empty" (only comments, say): read it as preformatted text, as inscriptis'
+        # own get_text does, so a comment still renders as nothing.
+        root = lxml.html.document_fromstring(f"<pre>{html}</pre>")
+    fatal = any(error.level >= etree.ErrorLevels.FATAL for error in parser.error_log)
+    return root, fatal
+
+
+def _tree_to_text(root: lxml.html.HtmlElement) -> str:
+    for element in _DROP_ELEMENTS(root):
+        element.drop_tree()
+    for anchor in list(root.iter("a")):
+        label = " ".join(anchor.text_content().split())
+        suffix = _link_suffix(anchor.get("href", ""), label)
+        if suffix:
+            anchor.tail = suffix + (anchor.tail or "")
+    _rewrite_lists(root)
+    return normalize_whitespace(Inscriptis(root, _INSCRIPTIS_CONFIG).get_text())
 
 
 def html_to_text(html: str) -> str:
@@ -425,21 +470,19 @@ def html_to_text(html: str) -> str:
     """
     if not html.strip():
         return ""
-    try:
-        root = lxml.html.document_fromstring(html)
-    except (etree.ParserError, ValueError):
-        # "Document is empty" (only comments, say): read it as preformatted text, as inscriptis'
-        # own get_text does, so a comment still renders as nothing.
-        root = lxml.html.document_fromstring(f"<pre>{html}</pre>")
-    for element in _DROP_ELEMENTS(root):
-        element.drop_tree()
-    for anchor in list(root.iter("a")):
-        label = " ".join(anchor.text_content().split())
-        suffix = _link_suffix(anchor.get("href", ""), label)
-        if suffix:
-            anchor.tail = suffix + (anchor.tail or "")
-    _rewrite_lists(root)
-    return normalize_whitespace(Inscriptis(root, _INSCRIPTIS_CONFIG).get_text())
+    return _tree_to_text(_parse_html(html)[0])
+
+
+def _letters(text: str) -> int:
+    return sum(1 for ch in text if ch.isalnum())
+
+
+def _lost_text(root: lxml.html.HtmlElement, plain: str) -> bool:
+    """True when the parsed HTML holds less than half the letters and digits of the helpdesk's
+    own plain text of the same comment: the parser dropped content (link targets count, since a
+    plain rendering may spell them out)."""
+    seen = _letters(root.text_content()) + sum(_letters(str(v)) for v in root.xpath("//@href"))
+    return seen * 2 < _letters(plain)
 
 
 # --- Whitespace -----------------------------------------------------------------------------------
@@ -474,6 +517,38 @@ _ZENDESK_DELIMITER = re.compile(r"^##-.*-##$")
 _QUOTE_LINE = re.compile(r"^\s*>(\s|>|$)")
 
 
+# quotequail's scan is quadratic in lines (each header-looking line re-reads every line after
+# it: 4,000 "From:" lines took 7.5 s) and some of its patterns backtrack cubically within a line
+# ("2024/1/2 " + " <@" * 400 took 50 ms, twice that length 0.4 s). A reply or forward header is
+# a short line, and SMS replies are short: it sees at most the first 300 lines, 20,000
+# characters, each line cut at 200 characters. A header past that stays in the text (which
+# MAX_RENDER_CHARS still caps).
+_QUOTE_SCAN_LINES: Final = 300
+_QUOTE_SCAN_CHARS: Final = 20_000
+_QUOTE_SCAN_LINE_CHARS: Final = 200
+
+
+def _quote_top(lines: list[str]) -> int | None:
+    """How many of ``lines`` come before a reply / forward header, or None if there is none."""
+    window: list[str] = []
+    budget = _QUOTE_SCAN_CHARS
+    for line in lines[:_QUOTE_SCAN_LINES]:
+        line = line[:_QUOTE_SCAN_LINE_CHARS]
+        budget -= len(line) + 1
+        if budget < 0:
+            break
+        window.append(line)
+    scanned = "\n".join(window)
+    # quotequail (Close, MIT) keeps the reply / forward header patterns of many mail clients and
+    # languages; it answers None when it finds no header. ``text_top`` is the lines above the
+    # header, stripped: find where it ends to cut the uncut lines at the same place.
+    unwrapped = quotequail.unwrap(scanned)
+    top = unwrapped.get("text_top") if unwrapped is not None else None
+    if not top:
+        return None
+    return scanned.count("\n", 0, scanned.find(top) + len(top)) + 1
+
+
 def strip_quoted_history(text: str) -> str:
     """Drop quoted history: Zendesk's "##- Please type your reply above this line -##", reply and
     forward headers ("On … wrote:", "-----Original Message-----", Outlook's From/Sent block, in
@@ -486,12 +561,8 @@ def strip_quoted_history(text: str) -> str:
         if _ZENDESK_DELIMITER.match(line.strip()):
             lines = lines[:index]
             break
-    kept = "\n".join(lines)
-    # quotequail (Close, MIT) keeps the reply / forward header patterns of many mail clients and
-    # languages; it answers None when it finds no header.
-    unwrapped = quotequail.unwrap(kept)
-    if unwrapped is not None and unwrapped.get("text_top"):
-        kept = unwrapped["text_top"]
+    top = _quote_top(lines)
+    kept = "\n".join(lines if top is None else lines[:top])
     result = "\n".join(line for line in kept.split("\n") if not _QUOTE_LINE.match(line)).strip()
     return result if result else text
 
@@ -573,7 +644,11 @@ def strip_signature(text: str) -> str:
 
 # A sentence ends at . ! ? … (then maybe a closing quote or bracket) and whitespace, or at a line
 # break. A regex, not an NLP sentence splitter: a wrong boundary only moves a part break.
-_SENTENCE_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*[^\S\n]+|[^\S\n]*\n\s*")
+# Linear time: a run of marks is only tried from its first mark (the lookbehind), so 64 k dots
+# with no space after them are one failed attempt, not 64 k attempts each scanning the rest of
+# the run; spaces before a line break end the piece before them either way, so the break is
+# matched from the newline itself.
+_SENTENCE_BOUNDARY = re.compile(r"(?<![.!?…])[.!?…]+[\"'”’)\]]*[^\S\n]+|\n\s*")
 _ABBREVIATION = re.compile(
     r"(\b(e\.g|i\.e|mr|mrs|ms|dr|st|no|vs|approx|inc|ltd|co|jr|sr)\.|\b[A-Z]\.)$", re.IGNORECASE
 )
@@ -695,6 +770,62 @@ def _choose_encoding(text: str) -> str:
     return text
 
 
+def _cap(text: str, limit: int) -> tuple[str, bool]:
+    """``text`` cut to at most ``limit`` characters, at a space or line break near the end if
+    there is one, and whether it was cut."""
+    if len(text) <= limit:
+        return text, False
+    cut = text[:limit]
+    space = max(cut.rfind(" "), cut.rfind("\n"))
+    if space >= limit - 200:
+        cut = cut[:space]
+    return cut, True
+
+
+def _render_text(text: str, *, cut: bool, max_chars: int, smart: bool) -> Rendering:
+    text, capped = _cap(text, MAX_RENDER_CHARS)
+    text = strip_signature(strip_quoted_history(text))
+    if cut or capped:
+        text = f"{text.rstrip()}\n\n{TRUNCATED_NOTE}"
+    if smart:
+        text = _choose_encoding(text)
+    return Rendering(split_message(normalize_whitespace(text), max_chars), cut or capped)
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """An agent comment as SMS bodies, and what the agent may need to know about it."""
+
+    bodies: list[str]
+    #: Over MAX_RENDER_CHARS (or MAX_RENDER_INPUT_CHARS before conversion): only the start is
+    #: texted, ending with TRUNCATED_NOTE.
+    truncated: bool = False
+    #: The HTML could not be read whole (nested deeper than the parser's limit, say); the
+    #: helpdesk's plain text of the comment was rendered instead.
+    html_lost: bool = False
+
+
+def render_comment(
+    body: str, html_body: str | None = None, *, max_chars: int = MAX_BODY_CHARS, smart: bool = True
+) -> Rendering:
+    """:func:`render_reply` for a helpdesk comment that has a plain ``body`` and maybe an
+    ``html_body``: the HTML is rendered (links, lists), unless the parser lost part of it, then
+    the plain body is (``html_lost``)."""
+    if not html_body or not html_body.strip():
+        plain, cut = _cap(body, MAX_RENDER_INPUT_CHARS)
+        return _render_text(normalize_whitespace(plain), cut=cut, max_chars=max_chars, smart=smart)
+    html, cut = _cap(html_body, MAX_RENDER_INPUT_CHARS)
+    root, fatal = _parse_html(html)
+    # A cut document holds less than the plain body by design: only the parser's word counts.
+    lost = fatal or (not cut and _lost_text(root, body))
+    if lost and body.strip():
+        rendered = render_comment(body, None, max_chars=max_chars, smart=smart)
+        return Rendering(rendered.bodies, rendered.truncated, html_lost=True)
+    # Without a plain body, what the parser kept is the best there is (flagged all the same).
+    rendered = _render_text(_tree_to_text(root), cut=cut, max_chars=max_chars, smart=smart)
+    return Rendering(rendered.bodies, rendered.truncated, html_lost=lost)
+
+
 def render_reply(
     html_or_text: str, *, is_html: bool, max_chars: int = MAX_BODY_CHARS, smart: bool = True
 ) -> list[str]:
@@ -702,12 +833,12 @@ def render_reply(
 
     HTML → text, quoted history and signature dropped, smart encoding (when it does not make the
     message dearer), whitespace cleaned, split into numbered parts of at most ``max_chars``.
+    Input over MAX_RENDER_INPUT_CHARS, or text over MAX_RENDER_CHARS, is cut and ends with
+    TRUNCATED_NOTE.
     """
-    text = html_to_text(html_or_text) if is_html else normalize_whitespace(html_or_text)
-    text = strip_signature(strip_quoted_history(text))
-    if smart:
-        text = _choose_encoding(text)
-    return split_message(normalize_whitespace(text), max_chars)
+    raw, cut = _cap(html_or_text, MAX_RENDER_INPUT_CHARS)
+    text = html_to_text(raw) if is_html else normalize_whitespace(raw)
+    return _render_text(text, cut=cut, max_chars=max_chars, smart=smart).bodies
 
 
 def total_segments(bodies: Iterable[str]) -> int:

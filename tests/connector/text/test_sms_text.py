@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import time
 import tomllib
 from pathlib import Path
 
@@ -665,3 +666,132 @@ def test_corpus_renders_within_limits() -> None:
             parts = render_reply(reply["body"], is_html=reply["html"], smart=smart)
             assert parts, reply["id"]
             assert all(utf16_len(part) <= MAX_BODY_CHARS for part in parts), reply["id"]
+
+
+# --- Hostile sizes: linear time, capped input -----------------------------------------------------
+
+COMMENT_CHARS = 64 * 1024  # Zendesk's comment size: what a hostile or pasted reply can reach
+RENDER_SECONDS = 2.0  # linear renders take well under a second; the quadratic ones took 7–230 s
+
+
+def _fill(unit: str, head: str = "a", tail: str = "a") -> str:
+    return head + (unit * COMMENT_CHARS)[: COMMENT_CHARS - len(head) - len(tail)] + tail
+
+
+ADVERSARIAL = {
+    # A run of marks with no space after it: the boundary regex retried from every mark (100 s).
+    "dots": (_fill("."), False),
+    "marks": (_fill("!?….!"), False),
+    "marks-and-quotes": (_fill(".'!\")"), False),
+    "spaces-before-guillemet": ("a" + "\u00a0" * (COMMENT_CHARS - 2) + "b", False),
+    # quotequail re-reads every later line for each header-looking line (4,000 lines: 7.5 s).
+    "from-lines": ("Hello\n" + "From: x@y.example\n" * 4000, False),
+    "from-to-lines": ("Hello\n" + "From: a\nhi\n" * 4000, False),
+    # ... and backtracks cubically on a date-and-address reply line.
+    "gmail-reply-line": ("Hi\n" + _fill(" <@", head="2024/1/2 ", tail="x"), False),
+    "quote-lines": ("Hi\n" + "> a\nb\n" * 8000, False),
+    "plain-list": ("\n".join(f"{n}. item" for n in range(1, 5001)), False),
+    # <ol> numbering counted every earlier sibling for each item (10,000 items: 9 s).
+    "html-ol": ("<ol>" + "<li>x</li>" * 10_000 + "</ol>", True),
+    "html-ul": ("<ul>" + "<li>x</li>" * 10_000 + "</ul>", True),
+    "html-dots": ("<p>" + _fill(".") + "</p>", True),
+}
+
+
+@pytest.mark.parametrize("name", list(ADVERSARIAL))
+def test_adversarial_comment_renders_in_linear_time(name: str) -> None:
+    text, is_html = ADVERSARIAL[name]
+    started = time.perf_counter()
+    parts = render_reply(text, is_html=is_html)
+    elapsed = time.perf_counter() - started
+    assert elapsed < RENDER_SECONDS, f"{name}: {elapsed:.2f} s"
+    assert parts and all(utf16_len(part) <= MAX_BODY_CHARS for part in parts)
+
+
+def test_html_ordered_list_numbering_in_one_pass_keeps_start_and_value() -> None:
+    html = '<ol start="5">' + "<li>x</li>" * 3 + '<li value="20">y</li><li>z</li></ol>'
+    assert html_to_text(html) == "5. x\n6. x\n7. x\n20. y\n21. z"
+
+
+def test_quote_header_is_found_in_the_scanned_window_and_long_lines_stay_whole() -> None:
+    long_line = "word " * 99 + "end"  # 498 characters: cut for the scan, kept whole
+    text = f"{long_line}\nSee you.\n\nOn Mon, 5 Jan 2026, Sam <sam@x.example> wrote:\n> old"
+    assert strip_quoted_history(text) == f"{long_line}\nSee you."
+    # A header past the scanned lines stays (the text is still capped).
+    lines = "\n".join(f"line {n}" for n in range(400))
+    late = f"{lines}\nOn Mon, Sam <sam@x.example> wrote:\n> old"
+    assert strip_quoted_history(late) == late.removesuffix("\n> old")  # "> " lines still go
+
+
+def test_text_over_the_render_cap_is_cut_at_a_word_and_says_so() -> None:
+    text = "Hello there. " * (sms_text.MAX_RENDER_CHARS // 13 + 100)
+    parts = render_reply(text, is_html=False)
+    assert parts[-1].endswith(sms_text.TRUNCATED_NOTE)
+    assert parts[-1].endswith("there.\n\n" + sms_text.TRUNCATED_NOTE)
+    sent = sum(len(part) for part in parts)
+    assert sms_text.MAX_RENDER_CHARS - 300 < sent < sms_text.MAX_RENDER_CHARS + 60 * len(parts)
+    assert render_comment_truncated(text)
+    assert not render_comment_truncated("Hello there.")
+    assert sms_text.TRUNCATED_NOTE not in " ".join(render_reply("Hello. " * 100, is_html=False))
+
+
+def test_html_over_the_input_cap_is_cut_and_says_so() -> None:
+    html = "<p>" + "Hello there. " * (sms_text.MAX_RENDER_INPUT_CHARS // 13) + "</p>" * 100
+    parts = render_reply(html, is_html=True)
+    assert parts[-1].endswith(sms_text.TRUNCATED_NOTE)
+
+
+def render_comment_truncated(text: str) -> bool:
+    return sms_text.render_comment(text).truncated
+
+
+# --- HTML the parser cannot read whole ------------------------------------------------------------
+
+DEEP = 300  # libxml2 stops at 256 levels without XML_PARSE_HUGE
+
+
+def _deep_html(after: str) -> str:
+    return "<p>Start.</p>" + "<div>" * DEEP + "deep" + "</div>" * DEEP + f"<p>{after}</p>"
+
+
+def test_html_nested_past_the_parser_limit_falls_back_to_the_plain_body() -> None:
+    after = "Your refund of $20 was issued today."
+    plain = f"Start.\ndeep\n{after}"
+    rendering = sms_text.render_comment(plain, _deep_html(after))
+    assert rendering.html_lost
+    assert rendering.bodies == [f"Start.\ndeep\n{after}"]
+    # Without a plain body there is nothing better than what the parser kept, flagged.
+    kept = sms_text.render_comment("", _deep_html(after))
+    assert kept.html_lost and kept.bodies == ["Start."]
+
+
+def test_html_missing_most_of_the_plain_body_falls_back_to_it() -> None:
+    plain = "Your order 1234 ships Monday; the tracking number follows by email tomorrow."
+    rendering = sms_text.render_comment(plain, "<p>Your order</p>")
+    assert rendering.html_lost and rendering.bodies == [plain]
+
+
+@pytest.mark.parametrize(
+    "html, plain",
+    [
+        ('<p>See <a href="https://x.example/a/very/long/path/to/the/guide">the guide</a></p>',
+         "See the guide (https://x.example/a/very/long/path/to/the/guide)"),
+        ("<p>Hi</p><div class='gmail_quote'>On Mon, Sam wrote: old</div>",
+         "Hi\nOn Mon, Sam wrote: old"),
+        ("<p>Thanks!</p>", "Thanks!"),
+        ("<p>Only HTML</p>", ""),
+    ],
+)  # fmt: skip
+def test_ordinary_html_is_rendered_from_html(html: str, plain: str) -> None:
+    rendering = sms_text.render_comment(plain, html)
+    assert not rendering.html_lost and not rendering.truncated
+    assert rendering.bodies == render_reply(html, is_html=True)
+
+
+def test_corpus_html_parses_whole() -> None:
+    for reply in _corpus():
+        if reply["html"]:
+            text = html_to_text(reply["body"])
+            rendering = sms_text.render_comment(text, reply["body"])
+            assert not rendering.html_lost, reply["id"]
+            assert rendering.bodies == render_reply(reply["body"], is_html=True), reply["id"]
