@@ -14,10 +14,13 @@ text:
   source_id=<comment id>, part=n)``, unique in the store, so a replayed webhook, a retried job or
   two workers racing queue nothing twice.
 
-Each reply is rendered by ``sms_text.render_reply`` (HTML → text, signature and quoted history
+Each reply is rendered by ``sms_text.render_comment`` (HTML → text, signature and quoted history
 dropped, smart encoding, numbered parts over 1,600 characters) and every part of every picked
-comment is queued in one transaction; ``send_sms`` (pipeline/send.py) then sends, reconciles and
-blocks opted-out numbers with a private note.
+comment is queued in one transaction. HTML the parser cannot read whole (nested past libxml2's
+256 levels, which silently drops the rest) is texted from the comment's plain body instead, and a
+reply over the render cap is cut; either way the agent gets one private note per comment.
+``send_sms`` (pipeline/send.py) then sends, reconciles and blocks opted-out numbers with a
+private note.
 
 Attachments: an SMS provider fetches each media URL itself, without credentials, and a
 helpdesk's attachment URLs may need them. So the worker copies each attachment into the
@@ -49,7 +52,7 @@ from connector.pipeline.outbox import queue_sms
 from connector.store import conversations, insert_ignore, media_blobs, messages, outbound, reading
 from connector.store.kv import kv_get, kv_set
 from connector.store.optouts import is_opted_out
-from connector.text.sms_text import render_reply
+from connector.text.sms_text import MAX_RENDER_CHARS, Rendering, render_comment
 
 if TYPE_CHECKING:
     from connector.ports import SmsProvider
@@ -178,11 +181,12 @@ def pick_replies(comments: list[Comment], cutoff: float) -> list[Comment]:
 
 def _prepare(runtime: Runtime, ticket_id: int, comment: Comment, sms: SmsProvider,
              *, skip_media: bool) -> tuple[list[str], list[MediaCopy]]:
-    """The bodies to send and the attachments copied; unsendable attachments are noted."""
-    if comment.html_body:
-        bodies = render_reply(comment.html_body, is_html=True)
-    else:
-        bodies = render_reply(comment.body, is_html=False)
+    """The bodies to send and the attachments copied; unsendable attachments are noted, and so is
+    a reply that could not be texted as written."""
+    rendering = render_comment(comment.body, comment.html_body)
+    bodies = rendering.bodies
+    if rendering.html_lost or rendering.truncated:
+        _note_rendering(runtime, ticket_id, comment.id, rendering)
     attachments: list[MediaCopy] = []
     if skip_media or not comment.attachments:
         return bodies, attachments
@@ -225,13 +229,33 @@ def _download(runtime: Runtime, attachment: Attachment, name: str,
 
 def _note_media_problems(runtime: Runtime, ticket_id: int, comment_id: int,
                          problems: list[str]) -> None:
-    key = f"media-note:{comment_id}"
+    _note_once(runtime, ticket_id, f"media-note:{comment_id}",
+               "Some attachments of your reply were not texted:\n"
+               + "\n".join(f"- {p}" for p in problems)
+               + "\nThe text itself goes out; share the file another way if the customer "
+               "needs it.")
+
+
+def _note_rendering(runtime: Runtime, ticket_id: int, comment_id: int,
+                    rendering: Rendering) -> None:
+    """Tell the agent, once per comment, that the texts do not carry the reply as written."""
+    problems = []
+    if rendering.html_lost:
+        problems.append("its formatting could not be read whole (nested too deeply, say), so "
+                        "its plain text was texted instead: check that nothing is missing")
+    if rendering.truncated:
+        problems.append(f"it is longer than {MAX_RENDER_CHARS:,} characters: only the start "
+                        "was texted")
+    _note_once(runtime, ticket_id, f"render-note:{comment_id}",
+               "Your reply was not texted exactly as written:\n"
+               + "\n".join(f"- {p}" for p in problems))
+
+
+def _note_once(runtime: Runtime, ticket_id: int, key: str, text: str) -> None:
+    """One private note per ``key``: a retried or replayed job does not repeat it."""
     with reading(runtime.engine) as conn:
         if kv_get(conn, key) is not None:
             return
-    text = ("Some attachments of your reply were not texted:\n"
-            + "\n".join(f"- {p}" for p in problems)
-            + "\nThe text itself goes out; share the file another way if the customer needs it.")
     try:
         runtime.helpdesk.add_private_note(ticket_id, f"{NOTE_PREFIX} {text}")
     except TicketClosed:

@@ -25,6 +25,7 @@ from connector.pipeline.media_links import check_media_token, media_key, media_t
 from connector.runtime import Runtime
 from connector.store import conversations, jobs, media_blobs, messages, outbound, reading, schema
 from connector.store.optouts import record_opt_out
+from connector.text.sms_text import TRUNCATED_NOTE
 
 PHONE = "+12025550142"
 NUMBER = "+12025550100"
@@ -261,3 +262,28 @@ def test_sendable_attachment_is_copied_and_texted_as_a_signed_link(runtime):
     with reading(runtime.engine) as conn:
         [blob] = conn.execute(select(media_blobs)).mappings().all()
     assert (blob["filename"], blob["content"]) == ("label.png", b"\x89PNG")
+
+
+def test_html_nested_past_the_parser_limit_is_texted_from_the_plain_body_and_noted_once(runtime):
+    after = "Your refund of $20 was issued today, it shows in 3 days."
+    html = ("<p>Hi Ana,</p>" + "<div>" * 300 + "<span>see below</span>" + "</div>" * 300
+            + f"<p>{after}</p>")
+    runtime.helpdesk.comments = [comment(100, f"Hi Ana,\nsee below\n{after}", html=html)]
+    run(runtime)
+    run(runtime)  # a retried job notes nothing twice
+    [row] = texts(runtime)
+    assert row["body"] == f"Hi Ana,\nsee below\n{after}"
+    [(ticket_id, note)] = runtime.helpdesk.notes
+    assert ticket_id == TICKET and "plain text was texted instead" in note
+
+
+def test_a_reply_over_the_render_cap_is_cut_and_noted_once(runtime):
+    runtime.helpdesk.comments = [comment(101, "Step by step. " * 5000)]
+    run(runtime)
+    rows = texts(runtime)
+    assert rows[-1]["body"].endswith(TRUNCATED_NOTE)
+    [(_, note)] = runtime.helpdesk.notes
+    assert "only the start was texted" in note
+    runtime.helpdesk.comments.append(comment(102, "Short and whole.", at=T0 + 120))
+    run(runtime)
+    assert len(runtime.helpdesk.notes) == 1
