@@ -65,7 +65,11 @@ SOURCE = "agent_reply"
 # The helpdesk's clock and ours: a reply is never older than its ticket, so this slack only
 # matters for skew; it is far shorter than any history worth keeping out.
 CLOCK_SKEW = 120.0
-MAX_MEDIA = 10  # attachments per MMS the SMS providers take
+# What one outbound MMS carries: at most 10 media (Twilio error 21623) of at most 5 MB in total
+# (https://www.twilio.com/docs/messaging/guides/accepted-mime-types#supported-file-types; over it
+# the message fails with 30019 / 21620). The per-file cap is the provider's media_max_bytes.
+MAX_MEDIA = 10
+MAX_MEDIA_TOTAL_BYTES = 5 * 1024 * 1024
 
 
 def handlers(runtime: Runtime) -> dict[str, Callable[[Job], None]]:
@@ -191,13 +195,16 @@ def _prepare(runtime: Runtime, ticket_id: int, comment: Comment, sms: SmsProvide
     if skip_media or not comment.attachments:
         return bodies, attachments
     problems: list[str] = []
+    room = MAX_MEDIA_TOTAL_BYTES
     for index, attachment in enumerate(comment.attachments):
         name = attachment.name or f"attachment {index + 1}"
         if len(attachments) >= MAX_MEDIA:
             problems.append(f"{name}: a text carries at most {MAX_MEDIA} attachments")
             continue
         try:
-            attachments.append(_download(runtime, attachment, name, sms))
+            copy = _download(runtime, attachment, name, sms, room=room)
+            attachments.append(copy)
+            room -= len(copy.content)
         except MediaUnavailable as exc:
             if exc.retryable:
                 raise
@@ -208,9 +215,9 @@ def _prepare(runtime: Runtime, ticket_id: int, comment: Comment, sms: SmsProvide
 
 
 def _download(runtime: Runtime, attachment: Attachment, name: str,
-              sms: SmsProvider) -> MediaCopy:
-    """Copy one helpdesk attachment, within what ``sms`` can send by MMS (the adapter keeps
-    its credentials to its own host)."""
+              sms: SmsProvider, *, room: int) -> MediaCopy:
+    """Copy one helpdesk attachment, within what ``sms`` can send by MMS and the ``room`` left in
+    the text's media total (the adapter keeps its credentials to its own host)."""
     content_type = (attachment.content_type or "").split(";")[0].strip().lower()
     allowed = {t.lower() for t in sms.media_content_types}
     if content_type not in allowed:
@@ -220,11 +227,23 @@ def _download(runtime: Runtime, attachment: Attachment, name: str,
     if size is not None and size > sms.media_max_bytes:
         raise MediaUnavailable(f"{size} bytes is over the {sms.media_max_bytes} byte limit",
                                reason="too_large")
+    if size is not None and size > room:
+        raise _over_total(size, room)
     if urlsplit(attachment.url).scheme not in ("http", "https"):
         raise MediaUnavailable("no content URL", reason="no_url")
     content, content_type = runtime.helpdesk.download_attachment(
         attachment, max_bytes=sms.media_max_bytes, allowed_types=sms.media_content_types)
+    if len(content) > room:  # a size the helpdesk did not list, or listed wrong
+        raise _over_total(len(content), room)
     return MediaCopy(name, content_type, content)
+
+
+def _over_total(size: int, room: int) -> MediaUnavailable:
+    total = MAX_MEDIA_TOTAL_BYTES - room + size
+    return MediaUnavailable(
+        f"with its {size} bytes the text's attachments would total {total} bytes, over the "
+        f"{MAX_MEDIA_TOTAL_BYTES} bytes ({MAX_MEDIA_TOTAL_BYTES // (1024 * 1024)} MB) one MMS "
+        "carries", reason="too_large_total")
 
 
 def _note_media_problems(runtime: Runtime, ticket_id: int, comment_id: int,

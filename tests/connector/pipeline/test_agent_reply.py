@@ -287,3 +287,41 @@ def test_a_reply_over_the_render_cap_is_cut_and_noted_once(runtime):
     runtime.helpdesk.comments.append(comment(102, "Short and whole.", at=T0 + 120))
     run(runtime)
     assert len(runtime.helpdesk.notes) == 1
+
+
+def _png(runtime, name: str, size: int, *, listed: bool = True) -> Attachment:
+    attachment = Attachment(name=name, content_type="image/png", size=size if listed else None,
+                            url=f"https://help.example.com/attachments/token/{name}")
+    runtime.helpdesk.files[attachment.url] = (b"\x89PNG" + b"x" * (size - 4), "image/png")
+    return attachment
+
+
+def test_attachments_past_five_megabytes_in_total_are_noted_not_sent(runtime):
+    mb = 1024 * 1024
+    files = (_png(runtime, "a.png", 2 * mb), _png(runtime, "b.png", 2 * mb),
+             _png(runtime, "c.png", 2 * mb),  # 6 MB with it: left out
+             _png(runtime, "d.png", mb - 10, listed=False),  # 5 MB - 10 bytes: fits
+             _png(runtime, "e.png", 100, listed=False))  # unlisted size, over once downloaded
+    runtime.helpdesk.comments = [comment(110, "Photos.", attachments=files)]
+    run(runtime)
+    run(runtime)
+    [row] = texts(runtime)
+    assert len(row["media_urls"]) == 3
+    with reading(runtime.engine) as conn:
+        blobs = conn.execute(select(media_blobs.c.filename, media_blobs.c.content)
+                             .order_by(media_blobs.c.position)).all()
+    assert [name for name, _ in blobs] == ["a.png", "b.png", "d.png"]
+    assert sum(len(content) for _, content in blobs) <= 5 * mb
+    [(_, note)] = runtime.helpdesk.notes
+    assert "c.png" in note and "e.png" in note and "5 MB" in note
+    assert "a.png" not in note and "d.png" not in note
+
+
+def test_attachments_past_ten_are_noted_not_sent(runtime):
+    files = tuple(_png(runtime, f"{n}.png", 10) for n in range(1, 13))
+    runtime.helpdesk.comments = [comment(111, "Many.", attachments=files)]
+    run(runtime)
+    [row] = texts(runtime)
+    assert len(row["media_urls"]) == 10
+    [(_, note)] = runtime.helpdesk.notes
+    assert "11.png" in note and "12.png" in note and "10.png" not in note
