@@ -65,9 +65,9 @@ SOURCE = "agent_reply"
 # The helpdesk's clock and ours: a reply is never older than its ticket, so this slack only
 # matters for skew; it is far shorter than any history worth keeping out.
 CLOCK_SKEW = 120.0
-# What one outbound MMS carries: at most 10 media (Twilio error 21623) of at most 5 MB in total
-# (https://www.twilio.com/docs/messaging/guides/accepted-mime-types#supported-file-types; over it
-# the message fails with 30019 / 21620). The per-file cap is the provider's media_max_bytes.
+# What one outbound MMS carries: at most 10 media of at most 5 MB in total (the SMS provider's
+# documented limits, ../shared/docs/reference/sms.md; past either it refuses or fails the whole
+# message). The per-file cap is the provider's media_max_bytes.
 MAX_MEDIA = 10
 MAX_MEDIA_TOTAL_BYTES = 5 * 1024 * 1024
 
