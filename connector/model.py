@@ -160,6 +160,9 @@ class Comment:
     created_at: str | None = None  # ISO 8601
     from_integration: bool = False  # written through an API integration, not a person's UI
     attachments: tuple[Attachment, ...] = ()
+    # Written by merging another ticket into this one (Zendesk: via "merge", id 19): the merge's
+    # note can be public, but no agent wrote it to the customer.
+    merged: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
 
 

@@ -8,6 +8,11 @@ text:
 - written by an agent (``AUTHOR_AGENT``): not the customer's own texts, not a rule's, and not the
   connector's own writing (the adapter recognises its API user; the helpdesk's rule already skips
   the connector's updates, but a later reply's job sees every comment);
+- written by a person, in the agent interface, by email or in the mobile app: exactly what the
+  helpdesk's rule fires for. Not ``from_integration`` (any API client: another integration, a
+  macro applied through the API), which the rule never fires for, so such a comment would
+  otherwise be texted late, with the next UI reply; and never a merge's note (``merged``), which
+  the rule excludes too;
 - made after the conversation's ticket was created (an old ticket newly tagged ``sms`` does not
   text its history);
 - not texted before: each part is recorded with ``queue_sms(source="agent_reply",
@@ -171,10 +176,13 @@ def handle_outbound(runtime: Runtime, job: Job) -> None:
 
 
 def pick_replies(comments: list[Comment], cutoff: float) -> list[Comment]:
-    """Public agent comments made since ``cutoff``, oldest first."""
+    """Public agent comments made since ``cutoff`` by a person (not through an API, not by a
+    merge), oldest first."""
     picked: list[Comment] = []
     for comment in reversed(comments):  # the list is newest first
         if not comment.public or comment.author != AUTHOR_AGENT:
+            continue
+        if comment.from_integration or comment.merged:
             continue
         created = iso_epoch(comment.created_at)
         if created is None or created < cutoff - CLOCK_SKEW:

@@ -65,10 +65,10 @@ class FakeHelpdesk:
 
 def comment(cid: int, body: str, *, author_id: int = AGENT, author: str = AUTHOR_AGENT,
             public: bool = True, at: float = T0 + 60, api: bool = False, html: str | None = None,
-            attachments: tuple[Attachment, ...] = ()) -> Comment:
+            attachments: tuple[Attachment, ...] = (), merged: bool = False) -> Comment:
     return Comment(id=cid, author_id=author_id, author=author, public=public, body=body,
                    html_body=html, created_at=iso(at), from_integration=api,
-                   attachments=attachments)
+                   attachments=attachments, merged=merged)
 
 
 @pytest.fixture
@@ -130,11 +130,10 @@ def test_only_public_agent_comments_since_the_ticket_began_are_texted(runtime):
     run(runtime)
     rows = texts(runtime)
     assert [(r["source_id"], r["body"]) for r in rows] == [
-        ("14", "Refund issued today."), ("15", "Admins reply too."),
-        ("16", "Posted by another integration")]
+        ("14", "Refund issued today."), ("15", "Admins reply too.")]
     assert all(r["to_number"] == PHONE and r["from_number"] == NUMBER and r["ticket_id"] == TICKET
                and r["conversation_id"] == 1 and r["send_state"] == "intent" for r in rows)
-    assert send_jobs(runtime) == 3
+    assert send_jobs(runtime) == 2
     assert zd.calls == ["list_comments"]  # one helpdesk call per job
     run(runtime)
     assert zd.calls == ["list_comments", "list_comments"]
@@ -325,3 +324,28 @@ def test_attachments_past_ten_are_noted_not_sent(runtime):
     assert len(row["media_urls"]) == 10
     [(_, note)] = runtime.helpdesk.notes
     assert "11.png" in note and "12.png" in note and "10.png" not in note
+
+
+def test_only_what_the_trigger_stands_for_is_texted_ui_and_email_replies(runtime):
+    zd = runtime.helpdesk
+    # A public comment by another integration (or a macro applied through the API): the trigger
+    # does not fire for it, so no job comes now; the next UI reply's job must not text it late.
+    zd.comments = [comment(120, "Your order shipped (from the shop system).", author_id=8,
+                           api=True),
+                   comment(121, "Macro text applied through the API.", api=True, at=T0 + 70)]
+    run(runtime)
+    assert texts(runtime) == []
+    zd.comments.append(comment(122, "Replied in the agent interface.", at=T0 + 80))
+    run(runtime)
+    zd.comments.append(comment(123, "Replied by email.", at=T0 + 90))
+    run(runtime)
+    assert [(r["source_id"], r["body"]) for r in texts(runtime)] == [
+        ("122", "Replied in the agent interface."), ("123", "Replied by email.")]
+
+
+def test_a_merge_note_is_never_texted(runtime):
+    runtime.helpdesk.comments = [
+        comment(130, "Request #77 was closed and merged into this request.", merged=True),
+        comment(131, "Merged them; here is the answer.", at=T0 + 90)]
+    run(runtime)
+    assert [r["source_id"] for r in texts(runtime)] == ["131"]
