@@ -34,6 +34,11 @@ STATUS_UNDELIVERED = "undelivered"
 STATUS_FAILED = "failed"
 STATUS_READ = "read"
 
+# What an SMS provider's refusal means (its adapter's error table classifies each code).
+ERROR_FINAL = "final"  # refused for good: note it on the ticket, never retry
+ERROR_RETRYABLE = "retryable"  # refused for now (a full queue): try again with backoff
+ERROR_OPT_OUT = "opt_out"  # the recipient unsubscribed: record the opt-out, then as final
+
 # Keywords a customer can text (../shared/docs/reference/sms.md, CTIA).
 KEYWORD_STOP = "stop"
 KEYWORD_START = "start"

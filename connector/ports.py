@@ -118,7 +118,19 @@ class SmsProvider(Protocol):
         ...
 
     @property
-    def media_max_bytes(self) -> int: ...
+    def media_max_bytes(self) -> int:
+        """The largest single attachment fetched or sent."""
+        ...
+
+    @property
+    def max_media_per_text(self) -> int:
+        """How many attachments one outbound text may carry."""
+        ...
+
+    @property
+    def max_media_bytes_per_text(self) -> int:
+        """How many bytes of attachments one outbound text may carry in all."""
+        ...
 
     @property
     def media_content_types(self) -> tuple[str, ...]: ...

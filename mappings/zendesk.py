@@ -10,7 +10,8 @@ Version 1 installs what the agent-reply flow needs:
   not come through the API (``current_via_id`` is not 5: the connector's own writes — a customer's
   text added as a comment — are API updates made by the API user, an agent, and would otherwise
   fire it; ``via_id`` is the channel the ticket was *created* by, always the API for SMS tickets),
-  and the ticket is tagged ``sms`` → ``notification_webhook`` with the ticket id only.
+  nor from a merge (``current_via_id`` is not 19: merging leaves a public note by the merging
+  agent that is no reply), and the ticket is tagged ``sms`` → ``notification_webhook`` with the ticket id only.
 
 Condition values are strings as the API expects them (``"true"``, ``"5"``;
 https://developer.zendesk.com/documentation/ticketing/reference-guides/conditions-reference/).
@@ -38,6 +39,7 @@ REPLY_TRIGGER_TITLE = f"{PREFIX} Send public agent replies as SMS"
 # connector.text.triage tags every ticket the connector files with "sms".
 SMS_TAG = "sms"
 VIA_API = "5"  # "Web service (API)" in the via types reference
+VIA_MERGE = "19"  # "Merge": the note a merge leaves on the surviving ticket
 WEBHOOK_BODY = json.dumps({"ticket_id": "{{ticket.id}}"})
 
 # Placeholders for ids Zendesk assigns, until the objects exist (shown in a plan).
@@ -87,6 +89,7 @@ def reply_trigger(webhook_id: str, category_id: str) -> dict[str, Any]:
                 {"field": "comment_is_public", "operator": "is", "value": "true"},
                 {"field": "role", "operator": "is_not", "value": "end_user"},
                 {"field": "current_via_id", "operator": "is_not", "value": VIA_API},
+                {"field": "current_via_id", "operator": "is_not", "value": VIA_MERGE},
                 {"field": "current_tags", "operator": "includes", "value": SMS_TAG},
             ],
             "any": [],

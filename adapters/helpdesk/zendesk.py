@@ -97,6 +97,9 @@ STAFF_ROLES = frozenset({"agent", "admin"})
 # A via names its channel by via type or by via id; the API is id 5 ("web_service", written
 # "api" in comments) (https://developer.zendesk.com/documentation/ticketing/reference-guides/via-types/).
 VIA_API = frozenset({"api", "web_service", "5"})
+# A merge's note on the surviving ticket (via "merge", id 19): never an agent's reply.
+# https://developer.zendesk.com/documentation/ticketing/reference-guides/via-types/
+VIA_MERGE = frozenset({"merge", "19"})
 # Zendesk keeps an Idempotency-Key "about two hours"; stop trusting it a little earlier.
 # https://developer.zendesk.com/api-reference/ticketing/introduction/#idempotency
 IDEMPOTENCY_WINDOW = 2 * 3600 - 600
@@ -425,7 +428,7 @@ class ZendeskClient(HelpdeskAdapter):
             id=int(raw["id"]), author_id=author_id, author=author,
             public=bool(raw.get("public")), body=str(raw.get("body") or ""),
             html_body=raw.get("html_body"), created_at=raw.get("created_at"),
-            from_integration=from_api,
+            from_integration=from_api, merged=channel in VIA_MERGE,
             attachments=tuple(_attachment(a) for a in raw.get("attachments") or ()),
             raw=dict(raw),
         )

@@ -31,6 +31,9 @@ from typing import Any, ClassVar
 from connector.config_fields import Section
 from connector.errors import UnreadableInbound, WebhookRejected
 from connector.model import (
+    ERROR_FINAL,
+    ERROR_OPT_OUT,
+    ERROR_RETRYABLE,
     STATUS_ACCEPTED,
     STATUS_DELIVERED,
     STATUS_FAILED,
@@ -57,10 +60,6 @@ __all__ = [
     "SmsAdapter",
 ]
 
-# What a provider's error code means for the connector.
-ERROR_FINAL = "final"  # refused for good: note it on the ticket, never retry
-ERROR_RETRYABLE = "retryable"  # try again later
-ERROR_OPT_OUT = "opt_out"  # the recipient unsubscribed: record the opt-out, then as final
 
 
 @dataclass(frozen=True)
@@ -193,6 +192,11 @@ class SmsAdapter(ABC):
         """True when the provider itself answers STOP / START / HELP (the connector then sends
         nothing for those words)."""
         return True
+
+    # What one outbound MMS may carry (Twilio: 10 media, 5 MB in all; past either the whole
+    # message is refused or fails). A provider with other limits sets its own.
+    max_media_per_text: ClassVar[int] = 10
+    max_media_bytes_per_text: ClassVar[int] = 5 * 1024 * 1024
 
     @property
     def media_max_bytes(self) -> int:

@@ -70,11 +70,6 @@ SOURCE = "agent_reply"
 # The helpdesk's clock and ours: a reply is never older than its ticket, so this slack only
 # matters for skew; it is far shorter than any history worth keeping out.
 CLOCK_SKEW = 120.0
-# What one outbound MMS carries: at most 10 media of at most 5 MB in total (the SMS provider's
-# documented limits, ../shared/docs/reference/sms.md; past either it refuses or fails the whole
-# message). The per-file cap is the provider's media_max_bytes.
-MAX_MEDIA = 10
-MAX_MEDIA_TOTAL_BYTES = 5 * 1024 * 1024
 
 
 def handlers(runtime: Runtime) -> dict[str, Callable[[Job], None]]:
@@ -203,11 +198,14 @@ def _prepare(runtime: Runtime, ticket_id: int, comment: Comment, sms: SmsProvide
     if skip_media or not comment.attachments:
         return bodies, attachments
     problems: list[str] = []
-    room = MAX_MEDIA_TOTAL_BYTES
+    # What one text may carry is the provider's (SmsProvider.max_media_per_text / _bytes_):
+    # past either it refuses or fails the whole message, so the rest is listed for the agent.
+    room = sms.max_media_bytes_per_text
     for index, attachment in enumerate(comment.attachments):
         name = attachment.name or f"attachment {index + 1}"
-        if len(attachments) >= MAX_MEDIA:
-            problems.append(f"{name}: a text carries at most {MAX_MEDIA} attachments")
+        if len(attachments) >= sms.max_media_per_text:
+            problems.append(f"{name}: a text carries at most {sms.max_media_per_text} "
+                            "attachments")
             continue
         try:
             copy = _download(runtime, attachment, name, sms, room=room)
@@ -236,22 +234,22 @@ def _download(runtime: Runtime, attachment: Attachment, name: str,
         raise MediaUnavailable(f"{size} bytes is over the {sms.media_max_bytes} byte limit",
                                reason="too_large")
     if size is not None and size > room:
-        raise _over_total(size, room)
+        raise _over_total(size, room, sms.max_media_bytes_per_text)
     if urlsplit(attachment.url).scheme not in ("http", "https"):
         raise MediaUnavailable("no content URL", reason="no_url")
     content, content_type = runtime.helpdesk.download_attachment(
         attachment, max_bytes=sms.media_max_bytes, allowed_types=sms.media_content_types)
     if len(content) > room:  # a size the helpdesk did not list, or listed wrong
-        raise _over_total(len(content), room)
+        raise _over_total(len(content), room, sms.max_media_bytes_per_text)
     return MediaCopy(name, content_type, content)
 
 
-def _over_total(size: int, room: int) -> MediaUnavailable:
-    total = MAX_MEDIA_TOTAL_BYTES - room + size
+def _over_total(size: int, room: int, limit: int) -> MediaUnavailable:
+    total = limit - room + size
     return MediaUnavailable(
         f"with its {size} bytes the text's attachments would total {total} bytes, over the "
-        f"{MAX_MEDIA_TOTAL_BYTES} bytes ({MAX_MEDIA_TOTAL_BYTES // (1024 * 1024)} MB) one MMS "
-        "carries", reason="too_large_total")
+        f"{limit} bytes ({limit / (1024 * 1024):g} MB) one MMS carries",
+        reason="too_large_total")
 
 
 def _note_media_problems(runtime: Runtime, ticket_id: int, comment_id: int,

@@ -21,10 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
-from adapters.sms.base import ERROR_RETRYABLE
 from connector.errors import RateLimited, RetryableError, SmsRejected
 from connector.jobs.queue import Job
-from connector.model import OutboundSms
+from connector.model import ERROR_RETRYABLE, OutboundSms
 from connector.pipeline.notes import note_once
 from connector.store import conversations, outbound
 from connector.store.optouts import is_opted_out, record_opt_out

@@ -23,10 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select, update
 
-from adapters.sms.base import ERROR_OPT_OUT
 from connector.errors import RetryableError, TicketClosed
 from connector.jobs.queue import Job, enqueue
-from connector.model import STATUS_FAILED, STATUS_UNDELIVERED
+from connector.model import ERROR_OPT_OUT, STATUS_FAILED, STATUS_UNDELIVERED
 from connector.pipeline.notes import note_once
 from connector.store import conversations, outbound
 from connector.store.optouts import record_opt_out

@@ -25,7 +25,7 @@ def test_webhook_points_at_the_connector(objects):
     assert hook["subscriptions"] == ["conditional_ticket_events"]
 
 
-def test_trigger_fires_on_public_agent_replies_not_on_api_updates(objects):
+def test_trigger_fires_on_public_agent_replies_not_on_api_updates_nor_merges(objects):
     [trigger] = objects.triggers
     assert trigger["title"] == "[sms-connector] Send public agent replies as SMS"
     assert trigger["category_id"] == "10002"
@@ -33,6 +33,7 @@ def test_trigger_fires_on_public_agent_replies_not_on_api_updates(objects):
         {"field": "comment_is_public", "operator": "is", "value": "true"},
         {"field": "role", "operator": "is_not", "value": "end_user"},
         {"field": "current_via_id", "operator": "is_not", "value": "5"},
+        {"field": "current_via_id", "operator": "is_not", "value": "19"},
         {"field": "current_tags", "operator": "includes", "value": "sms"},
     ], "any": []}
     [action] = trigger["actions"]

@@ -914,3 +914,21 @@ def test_any_client_s_api_comment_is_from_an_integration_however_via_is_written(
     authors = [(c.author, c.from_integration) for c in zd.list_comments(35436)]
     assert authors == [(AUTHOR_AGENT, True), (AUTHOR_AGENT, True), (AUTHOR_CONNECTOR, True),
                        (AUTHOR_AGENT, False)]
+
+
+def test_a_merge_note_is_marked_merged_however_via_is_written(
+    rsps: responses.RequestsMock, zd: ZendeskClient
+) -> None:
+    # Merging tickets leaves a note on the surviving ticket by the agent who merged, via "merge"
+    # (via id 19): an event, never a reply to text
+    # (https://developer.zendesk.com/documentation/ticketing/reference-guides/via-types/).
+    listing = fixture("comments_desc_users.json")
+    comment = listing["comments"][0]
+    listing["comments"] = [
+        {**comment, "id": 1, "author_id": 502, "via": {"channel": "merge"}},
+        {**comment, "id": 2, "author_id": 502, "via": {"channel": 19}},
+        {**comment, "id": 3, "author_id": 502, "via": {"channel": "web"}},
+    ]
+    listing["users"] = [{"id": 500, "role": "admin"}, {"id": 502, "role": "agent"}]
+    rsps.get(f"{API}/tickets/35436/comments", json=listing)
+    assert [c.merged for c in zd.list_comments(35436)] == [True, True, False]
