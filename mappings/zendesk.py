@@ -11,7 +11,8 @@ Version 1 installs what the agent-reply flow needs:
   text added as a comment — are API updates made by the API user, an agent, and would otherwise
   fire it; ``via_id`` is the channel the ticket was *created* by, always the API for SMS tickets),
   nor from a merge (``current_via_id`` is not 19: merging leaves a public note by the merging
-  agent that is no reply), and the ticket is tagged ``sms`` → ``notification_webhook`` with the ticket id only.
+  agent that is no reply), and the ticket is tagged ``sms`` → ``notification_webhook`` with the
+  ticket id only.
 
 Condition values are strings as the API expects them (``"true"``, ``"5"``;
 https://developer.zendesk.com/documentation/ticketing/reference-guides/conditions-reference/).
