@@ -17,6 +17,7 @@ import requests
 from click.testing import CliRunner
 
 from connector.cli import cli
+from connector.sandbox.runner import agent_reply, send_text
 from connector.sandbox.signing import twilio_signature, zendesk_signature, zendesk_timestamp
 from connector.sandbox.stack import SUPPORT_NUMBER, environment
 
@@ -214,6 +215,32 @@ def test_a_signed_text_naming_media_elsewhere_never_sends_the_credentials_there(
     assert not any(b"Authorization" in h or b"authorization" in h for h in heard), heard
     assert heard == []  # nothing was even asked of the other host
     spy.sock.close()
+
+
+@pytest.mark.parametrize("reply", [
+    "." * 64_000,  # the sentence-boundary pattern backtracked on it (about 100 s)
+    "Sorry! " + "!?…." * 16_000,
+    "\n".join(f"From: agent{i}@example.com" for i in range(4_000)),  # quotequail's header scan
+], ids=["dots", "marks", "from-lines"])
+def test_an_adversarial_agent_reply_is_texted_in_seconds(stack, reply):
+    """A reply at full comment size that made rendering take minutes (holding the GIL, past the
+    job lease) is rendered in linear time: the customer gets a text within seconds."""
+    phone = f"+1202555{len(reply) % 10000:04d}"
+    send_text(stack.sandbox.twilio_url, phone, "my order never arrived", to_number=SUPPORT_NUMBER)
+    deadline = time.monotonic() + 20
+    ticket = None
+    while ticket is None and time.monotonic() < deadline:
+        ticket = next((t for t in stack.sms_tickets() if phone in t["subject"]), None)
+        time.sleep(0.1)
+    assert ticket is not None
+    acknowledged = len(stack.handset(phone))
+    started = time.monotonic()
+    agent_reply(stack.sandbox.zendesk_url, ticket["id"], reply)
+    while len(stack.handset(phone)) <= acknowledged and time.monotonic() - started < 30:
+        time.sleep(0.1)
+    elapsed = time.monotonic() - started
+    log.info("adversarial reply texted after %.2f s", elapsed)
+    assert len(stack.handset(phone)) > acknowledged, "the reply was not texted within 30 s"
 
 
 def test_the_log_holds_no_traceback_after_all_of_it(stack):
