@@ -113,7 +113,8 @@ def test_policy_apply_installs_the_webhook_and_trigger_once(stack):
     [trigger] = [t for t in state["triggers"] if t["title"].startswith("[sms-connector]")]
     conditions = {(c["field"], c["operator"], c["value"]) for c in trigger["conditions"]["all"]}
     assert conditions == {("comment_is_public", "is", "true"), ("role", "is_not", "end_user"),
-                          ("current_via_id", "is_not", "5"), ("current_tags", "includes", "sms")}
+                          ("current_via_id", "is_not", "5"), ("current_via_id", "is_not", "19"),
+                          ("current_tags", "includes", "sms")}
     [action] = trigger["actions"]
     assert action["field"] == "notification_webhook" and action["value"][0] == hook["id"]
     assert json.loads(action["value"][1]) == {"ticket_id": "{{ticket.id}}"}
