@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import stat
 import time
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import pytest
@@ -247,3 +249,12 @@ def test_the_log_holds_no_traceback_after_all_of_it(stack):
     assert signed_text(stack, "SMafterall0000000000000000000001").status_code == 200
     logs = stack.logs()
     assert "Traceback" not in logs, logs[logs.find("Traceback") - 500:][:3000]
+    # A media token is a bearer credential for an hour: the request log keeps a short prefix.
+    forged = ("eyJrIjoiMDEyMzQ1Njc4OWFiY2RlZiIsImUiOjk5OTk5OTk5OTl9."
+              "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+    assert "/media/" in logs and forged not in logs and forged[:8] in logs
+    # The customer's phone never appears whole in the log.
+    assert ALICE not in logs
+    # The store holding customers' texts and the webhook secret is readable by its owner only.
+    database = Path(stack.config["database"]["url"].removeprefix("sqlite:///"))
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
