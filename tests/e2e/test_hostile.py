@@ -247,11 +247,13 @@ def test_an_adversarial_agent_reply_is_texted_in_seconds(stack, reply):
 
 def test_the_log_holds_no_traceback_after_all_of_it(stack):
     assert signed_text(stack, "SMafterall0000000000000000000001").status_code == 200
+    forged = ("eyJrIjoiMDEyMzQ1Njc4OWFiY2RlZiIsImUiOjk5OTk5OTk5OTl9."
+              "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+    assert requests.get(f"{stack.connector_url}/media/{forged}", timeout=10).status_code in (
+        403, 404)
     logs = stack.logs()
     assert "Traceback" not in logs, logs[logs.find("Traceback") - 500:][:3000]
     # A media token is a bearer credential for an hour: the request log keeps a short prefix.
-    forged = ("eyJrIjoiMDEyMzQ1Njc4OWFiY2RlZiIsImUiOjk5OTk5OTk5OTl9."
-              "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
     assert "/media/" in logs and forged not in logs and forged[:8] in logs
     # The customer's phone never appears whole in the log.
     assert ALICE not in logs
