@@ -40,6 +40,15 @@ def client(tmp_path):
     unregister()
 
 
+def echo_post(http, payload: dict):
+    """A delivery signed as Echo signs it."""
+    body = json.dumps(payload).encode()
+    stamp = str(int(time.time()))
+    return http.post("/webhooks/sms/echo", data=body, headers={
+        "Content-Type": "application/json", "X-Echo-Timestamp": stamp,
+        "X-Echo-Signature": sign(standin.SIGNING_SECRET, stamp, body)})
+
+
 def stored(runtime: Runtime) -> tuple[int, int]:
     with reading(runtime.engine) as conn:
         return (conn.execute(select(func.count()).select_from(messages)).scalar_one(),
@@ -67,12 +76,8 @@ def test_each_registered_provider_gets_its_own_route(client):
         "X-Twilio-Signature": twilio_signature(TOKEN, url, params),
         "Content-Type": "application/x-www-form-urlencoded"})
     assert twilio.status_code == 200 and twilio.mimetype == "text/xml"
-    body = json.dumps({"id": "EI1", "from": "+12025550143", "to": "+12025550111",
-                       "text": "hello"}).encode()
-    stamp = str(int(time.time()))
-    echo = http.post("/webhooks/sms/echo", data=body, headers={
-        "Content-Type": "application/json", "X-Echo-Timestamp": stamp,
-        "X-Echo-Signature": sign(standin.SIGNING_SECRET, stamp, body)})
+    echo = echo_post(http, {"id": "EI1", "from": "+12025550143", "to": "+12025550111",
+                            "text": "hello"})
     assert echo.status_code == 200 and echo.json == {"ok": True}
     # A Twilio signature on Echo's route (and the reverse) is no signature at all.
     crossed = http.post("/webhooks/sms/echo", data=urlencode(params), headers={
@@ -88,12 +93,8 @@ def test_each_registered_provider_gets_its_own_route(client):
 def test_a_text_for_another_providers_number_is_held_not_routed(client):
     """Echo's signed text to the Twilio channel's number: genuine, so kept, but held."""
     http, runtime = client
-    body = json.dumps({"id": "EI2", "from": "+12025550143", "to": "+12025550100",
-                       "text": "wrong door"}).encode()
-    stamp = str(int(time.time()))
-    answer = http.post("/webhooks/sms/echo", data=body, headers={
-        "Content-Type": "application/json", "X-Echo-Timestamp": stamp,
-        "X-Echo-Signature": sign(standin.SIGNING_SECRET, stamp, body)})
+    answer = echo_post(http, {"id": "EI2", "from": "+12025550143", "to": "+12025550100",
+                              "text": "wrong door"})
     assert answer.status_code == 200
     with reading(runtime.engine) as conn:
         [state] = conn.execute(select(messages.c.state)).scalars()
