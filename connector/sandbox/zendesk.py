@@ -12,14 +12,17 @@ budget and the "commit then drop the connection" fault come from `connector.sand
 
 Sandbox-only routes (no auth, never faulted): ``POST /_sandbox/agent_reply`` (a comment made in
 Zendesk's web UI by an agent: via 0, current user = that agent; triggers run),
+``POST /_sandbox/merge`` (an agent merges tickets in the UI; the notes are via "merge", 19),
 ``POST /_sandbox/tickets/<id>/status`` (solve / close a ticket as time passes),
 ``POST /_sandbox/account`` (``{"trigger_categories": false}``: an account without them),
 ``GET /_sandbox/state``, ``POST /_sandbox/flush`` (wait for webhook deliveries) and
 ``GET/POST /_sandbox/faults``.
 
 Known simplifications: every webhook is delivered as a POST whatever its ``http_method``;
-e-mail notifications are not simulated; triggers evaluate the conditions and actions listed in
-`zendesk_triggers` only (others are refused at creation with a 422 that says so).
+e-mail notifications are not simulated; Merge Tickets into Target Ticket merges at once and
+answers its job_status already ``completed`` (the real API queues it); triggers evaluate the
+conditions and actions listed in `zendesk_triggers` only (others are refused at creation with a
+422 that says so).
 """
 
 from __future__ import annotations
@@ -84,6 +87,35 @@ class ZendeskSandbox:
     webhook_retry_delays: tuple[float, ...]
     account_id: int = 9_000_001
     deliveries: list[dict[str, Any]] = field(default_factory=list)
+    job_statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def merge(
+        self, target_id: int, payload: Any, user_id: int, base: str
+    ) -> tuple[dict[str, Any], list[WebhookCall]]:
+        """Merge at once (the real API queues a job): the finished job_status and the webhooks
+        its triggers fired (deliver them after the lock). Hold ``lock``."""
+        contexts = self.store.merge_tickets(target_id, payload, user_id)
+        calls: list[WebhookCall] = []
+        for ctx in contexts:
+            calls += self.rules.run_triggers(ctx.audit["ticket_id"], ctx)
+        job_id = secrets.token_hex(16)
+        results = [
+            {"action": "update", "id": ctx.audit["ticket_id"], "status": "Updated", "success": True}
+            for ctx in contexts[1:]
+        ]
+        job = {
+            "id": job_id,
+            "job_type": "Merge tickets",
+            "message": "Completed at "
+            + time.strftime("%Y-%m-%d %H:%M:%S +0000", time.gmtime(self.store.now())),
+            "progress": len(results),
+            "results": results,
+            "status": "completed",
+            "total": len(results),
+            "url": f"{base}/api/v2/job_statuses/{job_id}.json",
+        }
+        self.job_statuses[job_id] = job
+        return job, calls
 
     @property
     def lock(self) -> threading.RLock:
@@ -556,6 +588,25 @@ def _register_api(app: Flask, sandbox: ZendeskSandbox) -> None:
             store.delete_ticket(ticket_id)
         return "", 204
 
+    @app.post("/api/v2/tickets/<int:ticket_id>/merge")
+    def merge_tickets(ticket_id: int) -> Response:
+        # Merge Tickets into Target Ticket: the real API answers a queued job_status; the
+        # sandbox merges at once and answers it completed (Show Job Status finds it too).
+        payload = _json_body()
+        actor = _api_actor(sandbox)
+        with lock:
+            job, calls = sandbox.merge(ticket_id, payload, actor.user_id, _base())
+        sandbox.deliver(calls)
+        return jsonify({"job_status": job})
+
+    @app.get("/api/v2/job_statuses/<job_id>")
+    def show_job_status(job_id: str) -> Response:
+        with lock:
+            job = sandbox.job_statuses.get(job_id)
+        if job is None:
+            raise not_found()
+        return jsonify({"job_status": job})
+
     @app.get("/api/v2/tickets/<int:ticket_id>/comments")
     def list_comments(ticket_id: int) -> Response:
         include = request.args.get("include", "")
@@ -848,6 +899,23 @@ def _register_sandbox_routes(app: Flask, sandbox: ZendeskSandbox) -> None:
             body = {"ticket": _ticket(ticket, _base()), "audit": _audit(ctx.audit, _base())}
         sandbox.deliver(calls)
         return jsonify(body)
+
+    @app.post("/_sandbox/merge")
+    def merge() -> Response:
+        """A merge made in the agent UI by an agent (``agent_id``, default Alex Agent):
+        ``{"target_id", "ids", "target_comment", ...}`` as the API takes them. The merge's notes
+        and status changes are via "merge" (19), like an API merge."""
+        data = _json_body()
+        if not isinstance(data, dict) or "target_id" not in data:
+            raise bad_request("ParameterMissing", "target_id and ids are required")
+        with lock:
+            target = store.ticket(data["target_id"])
+            agent = store.user(data.get("agent_id", store.default_agent_id))["id"]
+            if store.role_of(agent) == "end-user":
+                raise invalid("agent_id", "Agent: must be an agent")
+            job, calls = sandbox.merge(target["id"], data, agent, _base())
+        sandbox.deliver(calls)
+        return jsonify({"job_status": job})
 
     @app.post("/_sandbox/tickets/<int:ticket_id>/status")
     def set_status(ticket_id: int) -> Response:

@@ -27,7 +27,8 @@ from inscriptis import get_text
 # Via ids: https://developer.zendesk.com/documentation/ticketing/reference-guides/via-types/
 VIA_WEB = 0
 VIA_API = 5
-VIA_CHANNELS = {VIA_WEB: "web", VIA_API: "api", 8: "rule"}
+VIA_MERGE = 19  # the notes a ticket merge leaves, and the merge's status changes
+VIA_CHANNELS = {VIA_WEB: "web", VIA_API: "api", 8: "rule", VIA_MERGE: "merge"}
 
 STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -761,6 +762,113 @@ class ZendeskStore:
             self.touch(ticket, now)
             self.audits[ticket["id"]].append(audit)
         return UpdateContext("Change", actor, before, comment, audit)
+
+    def merge_tickets(self, tid: Any, payload: Any, user_id: int) -> list[UpdateContext]:
+        """Merge Tickets into Target Ticket, done at once: a note on each source ticket, which is
+        closed, and one on the target, all via "merge" (19) and authored by ``user_id``.
+
+        Notes default to private; ``*_comment_is_public`` make them public. Without a
+        ``target_comment`` / ``source_comment`` the notes read as Zendesk's defaults. Attachments of
+        the sources' comments are copied onto the target's note. Returns the updates, target first,
+        for the triggers (current_via_id 19, current user ``user_id``).
+        """
+        target = self.ticket(tid)
+        data = payload if isinstance(payload, dict) else {}
+        ids = data.get("ids")
+        if not isinstance(ids, list) or not ids:
+            raise bad_request("InvalidParameter", "ids: an array of ticket ids is required")
+        if self.role_of(user_id) == "end-user":
+            raise ZendeskError(403, {"error": "Forbidden", "description": "You do not have access"})
+        source_ids: list[int] = []
+        for raw in ids:
+            sid = as_id(raw)
+            if sid is None:
+                raise invalid("ids", "Ids: is invalid")
+            if sid not in source_ids:
+                source_ids.append(sid)
+        if target["id"] in source_ids:
+            raise invalid("ids", "Ids: a ticket cannot be merged into itself")
+        sources = [self.ticket(sid) for sid in source_ids]
+        for ticket in (target, *sources):
+            if ticket["status"] == "closed":
+                raise invalid("status", "Status: closed prevents ticket update", "ClosedTicket")
+        texts = {}
+        for name in ("target_comment", "source_comment"):
+            value = data.get(name)
+            if value is not None and not isinstance(value, str):
+                raise invalid(name, f"{name}: is invalid")
+            texts[name] = value
+        flags = {}
+        for name in ("target_comment_is_public", "source_comment_is_public"):
+            value = data.get(name, False)
+            if not isinstance(value, bool):
+                raise invalid(name, f"{name}: is invalid")
+            flags[name] = value
+
+        actor = Actor(user_id, VIA_MERGE, client="Zendesk merge")
+        now = self.now()
+        contexts: list[UpdateContext] = []
+        copied = [
+            dict(att) for s in sources for c in self.comments[s["id"]] for att in c["attachments"]
+        ]
+        subjects = [s["subject"] or "" for s in sources]
+        default_target = "\n".join(
+            f'Request #{s["id"]} "{subject}" was closed and merged into this request.'
+            for s, subject in zip(sources, subjects, strict=True)
+        )
+        target_source = {
+            "from": {"ticket_id": source_ids[0], "ticket_ids": source_ids, "subjects": subjects},
+            "to": {},
+            "rel": "merge",
+        }
+        before = dict(target)
+        audit = self._new_audit(target, actor, None, now)
+        audit["via"]["source"] = target_source
+        comment = self._add_comment(
+            target,
+            audit,
+            user_id,
+            texts["target_comment"] or default_target,
+            None,
+            flags["target_comment_is_public"],
+            copied,
+            actor,
+        )
+        comment["via"]["source"] = target_source
+        self.touch(target, now)
+        self.audits[target["id"]].append(audit)
+        contexts.append(UpdateContext("Change", actor, before, comment, audit))
+
+        for source in sources:
+            source_via = {
+                "from": {},
+                "to": {"ticket_id": target["id"], "subject": target["subject"] or ""},
+                "rel": "merge",
+            }
+            before = dict(source)
+            audit = self._new_audit(source, actor, None, now)
+            audit["via"]["source"] = source_via
+            default_source = (
+                f'This request was closed and merged into request #{target["id"]} '
+                f'"{target["subject"] or ""}".'
+            )
+            comment = self._add_comment(
+                source,
+                audit,
+                user_id,
+                texts["source_comment"] or default_source,
+                None,
+                flags["source_comment_is_public"],
+                [],
+                actor,
+            )
+            comment["via"]["source"] = source_via
+            audit["events"].append(self._event("Change", "status", "closed", source["status"]))
+            source["status"] = "closed"
+            self.touch(source, now)
+            self.audits[source["id"]].append(audit)
+            contexts.append(UpdateContext("Change", actor, before, comment, audit))
+        return contexts
 
     def touch(self, ticket: dict[str, Any], now: float | None = None) -> None:
         now = self.now() if now is None else now

@@ -178,6 +178,39 @@ def test_agent_reply_reaches_the_customer_exactly_once(stack):
     assert notes(stack, first["id"]) == []
 
 
+def test_a_public_merge_note_is_never_texted(stack):
+    """An agent merges the customer's other ticket into the SMS ticket with a PUBLIC note: the
+    trigger does not fire (current_via_id 19), and the next UI reply texts only that reply."""
+    first = open_ticket(stack)
+    assert len(stack.handset(ALICE)) == 1  # the acknowledgement
+    other = requests.post(
+        stack.sandbox.zendesk_url + "/api/v2/tickets",
+        auth=(f"{ZENDESK_EMAIL}/token", ZENDESK_TOKEN),
+        json={"ticket": {"requester_id": first["requester_id"], "subject": "refund, again",
+                         "comment": {"body": "also by e-mail: where is my refund?"}}},
+        timeout=10)
+    assert other.status_code == 201, other.text
+    deliveries = len(stack.zendesk_state()["deliveries"])
+    merged = requests.post(
+        stack.sandbox.zendesk_url + "/_sandbox/merge",
+        json={"target_id": first["id"], "ids": [other.json()["ticket"]["id"]],
+              "target_comment": "Merged your e-mail about the refund into this request.",
+              "target_comment_is_public": True},
+        timeout=10)
+    assert merged.status_code == 200, merged.text
+    wait_for(lambda: settled(stack))
+    note = ticket(stack, first["id"])["comments"][-1]
+    assert note["public"] and note["via"]["channel"] == "merge"
+    assert len(stack.zendesk_state()["deliveries"]) == deliveries  # the trigger did not fire
+    assert len(stack.handset(ALICE)) == 1
+
+    agent_reply(stack.sandbox.zendesk_url, first["id"], "Your refund left today.")
+    wait_for(lambda: len(stack.handset(ALICE)) == 2)
+    wait_for(lambda: settled(stack))
+    assert [m["body"] for m in stack.handset(ALICE)[1:]] == ["Your refund left today."]
+    assert len(texts_to(stack, ALICE)) == 2
+
+
 def test_forged_or_stale_webhooks_get_403_and_queue_nothing(stack):
     first = open_ticket(stack)
     body = json.dumps({"ticket_id": str(first["id"])}).encode()

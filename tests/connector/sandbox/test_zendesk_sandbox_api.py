@@ -692,3 +692,90 @@ def test_a_phone_identity_belongs_to_one_user_and_is_found_by_phone(client: Flas
     found = call(client, "GET", "/api/v2/users/search",
                  query_string={"query": "role:agent phone:12025550177"})
     assert found.json["users"] == []
+
+
+def test_merge_tickets_into_target_ticket(client: FlaskClient) -> None:
+    """Merge Tickets into Target Ticket: notes via "merge" by the requesting user, the sources
+    closed, triggers run with current_via_id 19, a completed job_status as documented."""
+    uid = sms_user(client)
+    target = new_ticket(client, uid)
+    source = new_ticket(client, uid, subject="duplicate")
+    r = call(
+        client,
+        "POST",
+        "/api/v2/triggers",
+        {
+            "trigger": {
+                "title": "seen a merge",
+                "conditions": {
+                    "all": [{"field": "current_via_id", "operator": "is", "value": "19"}]
+                },
+                "actions": [{"field": "add_tags", "value": "merge_seen"}],
+            }
+        },
+    )
+    assert r.status_code == 201, r.json
+    r = call(
+        client,
+        "POST",
+        f"/api/v2/tickets/{target['id']}/merge",
+        {"ids": [source["id"]], "target_comment": "merged the duplicate",
+         "target_comment_is_public": True},
+    )
+    assert r.status_code == 200, r.json
+    job = r.json["job_status"]
+    spec_checker().check_response("/api/v2/tickets/{ticket_id}/merge", "post", 200, r.json)
+    assert job["status"] == "completed" and job["total"] == 1
+    assert job["results"] == [
+        {"action": "update", "id": source["id"], "status": "Updated", "success": True}
+    ]
+    shown = call(client, "GET", job["url"].split("localhost", 1)[-1])
+    assert shown.status_code == 200 and shown.json["job_status"] == job
+
+    state: Any = client.get("/_sandbox/state").json
+    tickets = {t["id"]: t for t in state["tickets"]}
+    me = call(client, "GET", "/api/v2/users/me").json["user"]["id"]
+    note = tickets[target["id"]]["comments"][-1]
+    assert note["body"] == "merged the duplicate" and note["public"] is True
+    assert note["via"]["channel"] == "merge" and note["author_id"] == me
+    assert note["via"]["source"]["from"]["ticket_ids"] == [source["id"]]
+    closed = tickets[source["id"]]
+    assert closed["status"] == "closed"
+    back = closed["comments"][-1]
+    assert back["public"] is False and back["via"]["channel"] == "merge"
+    assert f"merged into request #{target['id']}" in back["body"]
+    assert "merge_seen" in tickets[target["id"]]["tags"]
+    assert "merge_seen" in closed["tags"]
+    audits = call(client, "GET", f"/api/v2/tickets/{target['id']}/audits").json["audits"]
+    assert audits[-1]["via"]["channel"] == "merge"
+
+    # A closed source, a closed target, a missing ticket or no ids are refused.
+    again = call(client, "POST", f"/api/v2/tickets/{target['id']}/merge", {"ids": [source["id"]]})
+    assert again.status_code == 422
+    assert call(client, "POST", f"/api/v2/tickets/{target['id']}/merge", {}).status_code == 400
+    missing = call(client, "POST", f"/api/v2/tickets/{target['id']}/merge", {"ids": [999999]})
+    assert missing.status_code == 404
+    itself = call(client, "POST", f"/api/v2/tickets/{target['id']}/merge", {"ids": [target["id"]]})
+    assert itself.status_code == 422
+
+
+def test_sandbox_merge_is_an_agent_merging_in_the_ui(client: FlaskClient) -> None:
+    uid = sms_user(client)
+    target = new_ticket(client, uid)
+    source = new_ticket(client, uid)
+    r: Any = client.post(
+        "/_sandbox/merge",
+        json={"target_id": target["id"], "ids": [source["id"]], "target_comment": "same"},
+    )
+    assert r.status_code == 200, r.json
+    assert r.json["job_status"]["status"] == "completed"
+    state: Any = client.get("/_sandbox/state").json
+    [stored] = [t for t in state["tickets"] if t["id"] == target["id"]]
+    note = stored["comments"][-1]
+    agent = next(u for u in state["users"] if u["id"] == note["author_id"])
+    assert agent["role"] == "agent" and note["via"]["channel"] == "merge"
+    assert note["public"] is False  # private unless told otherwise
+    as_customer = client.post(
+        "/_sandbox/merge", json={"target_id": target["id"], "ids": [], "agent_id": uid}
+    )
+    assert as_customer.status_code == 422
