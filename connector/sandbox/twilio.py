@@ -90,6 +90,10 @@ CARRIER_FAILURES = {
     "3007": ("undelivered", 30007, "Message filtered"),
     "3008": ("failed", 30008, "Unknown error"),
     "3034": ("failed", 30034, "Message from an unregistered number"),
+    # Accepted, then refused as unsubscribed: what Twilio reports in the status callback
+    # (MessageStatus=failed, ErrorCode=21610) when the opt-out is found after the create, e.g.
+    # Advanced Opt-Out on a Messaging Service (https://www.twilio.com/docs/errors/21610).
+    "3610": ("failed", 21610, "Attempt to send to unsubscribed recipient"),
 }
 # Twilio's default keywords on long codes (help.twilio.com/articles/223134027) and its replies.
 OPT_OUT_WORDS = frozenset(

@@ -18,7 +18,8 @@ from connector.cli import cli
 from connector.sandbox.runner import agent_reply, send_text
 from connector.sandbox.signing import twilio_signature, zendesk_signature, zendesk_timestamp
 from connector.sandbox.stack import SUPPORT_NUMBER, ZENDESK_EMAIL, ZENDESK_TOKEN, environment
-from connector.store import jobs, outbound, reading
+from connector.store import conversations, jobs, outbound, reading
+from connector.store.optouts import is_opted_out
 
 from .connector_process import Stack, connector_stack, wait_for
 
@@ -26,6 +27,7 @@ pytestmark = pytest.mark.slow
 
 ALICE = "+12025550142"
 UNREACHABLE = "+12025553003"  # the sandbox Twilio answers "undelivered 30003" for …3003
+UNSUBSCRIBED = "+12025553610"  # … and "failed 21610" in the status callback for …3610
 NOTE_PREFIX = "[SMS connector]"
 
 
@@ -209,6 +211,25 @@ def test_a_public_merge_note_is_never_texted(stack):
     wait_for(lambda: settled(stack))
     assert [m["body"] for m in stack.handset(ALICE)[1:]] == ["Your refund left today."]
     assert len(texts_to(stack, ALICE)) == 2
+
+
+def test_a_21610_status_callback_records_the_opt_out_and_the_next_reply_is_not_texted(stack):
+    """The acknowledgement is accepted, then fails with ErrorCode 21610 in its status callback:
+    the opt-out is recorded, and the next agent reply is not texted."""
+    first = open_ticket(stack, UNSUBSCRIBED)
+    [ack] = texts_to(stack, UNSUBSCRIBED)
+    assert ack["status"] == "failed" and str(ack["error_code"]) == "21610"
+    assert ack["callbacks"][-1]["params"]["ErrorCode"] == "21610"
+    with reading(stack.engine) as conn:
+        channel_key = conn.execute(select(conversations.c.channel_key).where(
+            conversations.c.customer_phone == UNSUBSCRIBED)).scalar_one()
+        assert is_opted_out(conn, UNSUBSCRIBED, channel_key)
+    agent_reply(stack.sandbox.zendesk_url, first["id"], "Your refund left today.")
+    wait_for(lambda: settled(stack))
+    time.sleep(0.5)
+    wait_for(lambda: settled(stack))
+    assert len(texts_to(stack, UNSUBSCRIBED)) == 1  # only the failed acknowledgement
+    assert stack.handset(UNSUBSCRIBED) == []
 
 
 def test_forged_or_stale_webhooks_get_403_and_queue_nothing(stack):
