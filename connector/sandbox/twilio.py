@@ -58,6 +58,9 @@ DEFAULT_PHONE_NUMBER = "+15005550006"  # the test credentials' "passes all valid
 API_VERSION = "2010-04-01"
 MAX_BODY = 1600  # https://www.twilio.com/docs/errors/21617
 MAX_MEDIA = 10  # https://www.twilio.com/docs/errors/21623
+# An MMS's media may total 5 MB; Twilio learns the sizes only when it fetches the media, so a
+# larger total fails the message afterwards: https://www.twilio.com/docs/api/errors/11751
+MAX_MEDIA_BYTES = 5 * 1024 * 1024
 WEBHOOK_TIMEOUT = 15.0  # Twilio waits 15 s for an SMS webhook's answer
 MEDIA_LINK_SECONDS = 4 * 3600  # lifetime of the redirect target (Twilio's are short-lived too)
 
@@ -645,14 +648,23 @@ def _schedule_delivery(
                 message["from"] = sender_number
         # Twilio fetches MediaUrl itself before sending; an unreachable one fails the message.
         fetched = []
+        total = 0
         for url in media_urls:
             try:
                 with requests.get(url, timeout=10) as got:
                     got.raise_for_status()
+                    total += len(got.content)
                     fetched.append({"url": url, "content_type": got.headers.get("Content-Type")})
             except requests.RequestException:
                 move("failed", error_code=11200, error_message="HTTP retrieval failure")
                 return
+        if total > MAX_MEDIA_BYTES:
+            move(
+                "failed",
+                error_code=11751,
+                error_message="Media Message - Media exceeds messaging provider size limit",
+            )
+            return
         outcome = _carrier_outcome(to)
         if outcome is not None and outcome[0] == "failed":
             move("failed", error_code=outcome[1], error_message=outcome[2])

@@ -455,3 +455,23 @@ def test_the_list_is_sorted_by_date_sent_and_a_queued_message_has_none(env: Env)
     env.session.post(f"{env.url}/_sandbox/config", json={"hold_queue": False})
     env.sandbox.sender.flush(5)
     assert [m["sid"] for m in listed()] == [last, held, first]
+
+
+def test_more_than_10_media_are_refused_and_more_than_5_mb_fail_with_11751(env: Env) -> None:
+    """Eleven MediaUrl: 21623 at create. The sizes are known only once Twilio fetches the
+    media: a total over 5 MB is accepted, then fails with 11751 in its status callback."""
+    urls = [f"{env.receiver.url}/media/{n}.png" for n in range(11)]
+    refused = env.send(To=HANDSET, MediaUrl=urls)
+    assert refused.status_code == 400 and refused.json()["code"] == 21623
+    env.receiver.body = "x" * (2 * 1024 * 1024)  # each medium 2 MB
+    fits = env.send(To=HANDSET, MediaUrl=urls[:2]).json()["sid"]
+    too_big = env.send(
+        To=HANDSET, MediaUrl=urls[:3], StatusCallback=f"{env.receiver.url}/status"
+    ).json()["sid"]
+    env.sandbox.sender.flush(10)
+    state = {m["sid"]: m for m in env.state()["messages"]}
+    assert state[fits]["status"] == "delivered"
+    assert state[too_big]["status"] == "failed" and state[too_big]["error_code"] == 11751
+    hits = env.receiver.requests_to("/status")
+    [failed] = [h for h in hits if h.form["MessageStatus"] == "failed"]
+    assert failed.form["ErrorCode"] == "11751"
