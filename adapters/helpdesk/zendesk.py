@@ -226,12 +226,12 @@ class ZendeskClient(HelpdeskAdapter):
         A number is often already some end user's direct line (a caller Zendesk Talk created, a
         customer added by hand), and a direct line identifies one user only: that user is the
         customer, with their name untouched. ``create_or_update`` matches only by email or
-        external_id, never by phone, so the phone is looked up first. Without ``name`` the
-        phone stands in (Zendesk requires a name); callers cache the user id.
+        external_id, never by phone; but a phone identity is unique in an account, so creating
+        with it is refused (422) exactly when someone owns the number — only then is the owner
+        looked up. A new customer costs one call, not two, and their acknowledgement is not held
+        up by a search. Without ``name`` the phone stands in (Zendesk requires a name); callers
+        cache the user id.
         """
-        owner = self._phone_owner(phone_e164)
-        if owner is not None:
-            return _user(owner)
         user: dict[str, Any] = {
             "name": name or phone_e164,
             "external_id": SMS_EXTERNAL_ID_PREFIX + phone_e164,
@@ -241,13 +241,16 @@ class ZendeskClient(HelpdeskAdapter):
             data = self._json("ensure_requester", "POST", "/users/create_or_update",
                               json={"user": user})
         except ExternalServiceError as exc:
-            # The identity refused: taken by a user search did not show (an agent, a shared
-            # number, an identity added minutes ago), or a number Zendesk will not take
-            # (connector.text.phones accepts merely *possible* numbers). The details are keyed
-            # by field and their descriptions localized, so no words are matched: any
-            # RecordInvalid gets the customer a user without the identity.
+            # The identity refused: most often someone owns the number. The details are keyed by
+            # field and their descriptions localized, so no words are matched: any RecordInvalid
+            # looks the owner up, and without one (an agent's number, a shared one, an identity
+            # search does not show yet, a number Zendesk will not take: connector.text.phones
+            # accepts merely *possible* numbers) gets the customer a user without the identity.
             if exc.status != 422 or exc.code != "RecordInvalid":
                 raise
+            owner = self._phone_owner(phone_e164)
+            if owner is not None:
+                return _user(owner)
             log.warning("zendesk refused the phone identity of a new requester (%s); the user "
                         "is created without it", _detail_words(exc.response),
                         extra={"phone": mask_phone(phone_e164)})
@@ -265,9 +268,9 @@ class ZendeskClient(HelpdeskAdapter):
         (https://developer.zendesk.com/documentation/voice/talk-partner-edition/retrieving-the-zendesk-user-id-of-a-caller/).
         Search lags writes by minutes; that is acceptable here because it is only ever a hint:
         the users it looks for were made elsewhere, usually long before, and a miss ends in
-        the 422 fallback above (a requester still made, the reason logged), never in a lost
-        text. Each hit is checked against its identities, since search matches loosely; a
-        number on several profiles (shared) is nobody's direct line.
+        a requester made without the identity (the reason logged), never in a lost text. Each
+        hit is checked against its identities, since search matches loosely; a number on
+        several profiles (shared) is nobody's direct line.
         """
         digits = "".join(ch for ch in phone_e164 if ch.isdigit())
         data = self._json("find_requester", "GET", "/users/search",

@@ -162,16 +162,14 @@ NOBODY = {"users": [], "next_page": None, "previous_page": None, "count": 0}
 def test_ensure_requester_keys_on_external_id(
     rsps: responses.RequestsMock, zd: ZendeskClient
 ) -> None:
-    rsps.get(f"{API}/users/search", json=NOBODY)
     rsps.post(
         f"{API}/users/create_or_update", json=fixture("user_create_or_update.json"), status=201
     )
     user = zd.ensure_requester("+12025550142")
     assert (user.id, user.kind) == (9001, AUTHOR_CUSTOMER)
     assert user.raw["external_id"] == "sms:+12025550142"
-    # Search syntax for a caller's number: digits only, no "+".
-    assert rsps.calls[0].request.params == {"query": "role:end-user phone:12025550142"}
-    assert body_of(rsps.calls[1]) == {
+    assert len(rsps.calls) == 1  # a new customer costs one call: no search first
+    assert body_of(rsps.calls[0]) == {
         "user": {
             "name": "+12025550142",
             "external_id": "sms:+12025550142",
@@ -181,10 +179,9 @@ def test_ensure_requester_keys_on_external_id(
 
 
 def test_ensure_requester_with_a_name(rsps: responses.RequestsMock, zd: ZendeskClient) -> None:
-    rsps.get(f"{API}/users/search", json=NOBODY)
     rsps.post(f"{API}/users/create_or_update", json=fixture("user_create_or_update.json"))
     zd.ensure_requester("+12025550142", name="Jamie")
-    assert body_of(rsps.calls[1])["user"]["name"] == "Jamie"
+    assert body_of(rsps.calls[0])["user"]["name"] == "Jamie"
 
 
 def end_user(uid: int, phone: str | None, **extra: Any) -> dict[str, Any]:
@@ -197,21 +194,36 @@ def identities(*phones: str) -> dict[str, Any]:
                            for i, p in enumerate(phones)], "next_page": None, "count": len(phones)}
 
 
+# A phone identity is unique in an account: creating with a number someone owns is refused.
+# The description is localized and keyed by field, so the adapter matches no words.
+TAKEN = {
+    "error": "RecordInvalid",
+    "description": "Fehler bei der Datensatzvalidierung",
+    "details": {"value": [{"description": "Telefonnummer: +12025550142 wird bereits von "
+                                          "einem anderen Benutzer verwendet",
+                           "error": "DuplicateValue"}]},
+}
+
+
 def test_ensure_requester_uses_the_customer_who_owns_the_number(
     rsps: responses.RequestsMock, zd: ZendeskClient
 ) -> None:
+    rsps.post(f"{API}/users/create_or_update", json=TAKEN, status=422)
     # Search matches loosely (a number ending the same); only the owner's direct line counts.
     rsps.get(f"{API}/users/search", json={**NOBODY, "users": [
         end_user(1, "+442025550142"), end_user(2, "+1 (202) 555-0142")], "count": 2})
     rsps.get(f"{API}/users/1/identities", json=identities("+442025550142"))
     user = zd.ensure_requester("+12025550142", name="SMS +12025550142")
     assert (user.id, user.name, user.kind) == (2, "User 2", AUTHOR_CUSTOMER)
-    assert zd.calls["ensure_requester"] == 0  # nothing created, the name untouched
+    # Search syntax for a caller's number: digits only, no "+".
+    assert rsps.calls[1].request.params == {"query": "role:end-user phone:12025550142"}
+    assert zd.calls["ensure_requester"] == 1  # the refused create only: the name untouched
 
 
 def test_ensure_requester_finds_a_number_that_is_not_the_primary_phone(
     rsps: responses.RequestsMock, zd: ZendeskClient
 ) -> None:
+    rsps.post(f"{API}/users/create_or_update", json=TAKEN, status=422)
     rsps.get(f"{API}/users/search", json={**NOBODY, "users": [end_user(3, "+15550000000")]})
     rsps.get(f"{API}/users/3/identities", json=identities("+15550000000", "+12025550142"))
     assert zd.ensure_requester("+12025550142").id == 3
@@ -220,6 +232,7 @@ def test_ensure_requester_finds_a_number_that_is_not_the_primary_phone(
 def test_ensure_requester_does_not_pick_among_shared_or_several_owners(
     rsps: responses.RequestsMock, zd: ZendeskClient
 ) -> None:
+    rsps.post(f"{API}/users/create_or_update", json=TAKEN, status=422)
     rsps.get(f"{API}/users/search", json={**NOBODY, "users": [
         end_user(4, "+12025550142", shared_phone_number=True),
         end_user(5, "+12025550142"), end_user(6, "+12025550142")]})
@@ -227,37 +240,30 @@ def test_ensure_requester_does_not_pick_among_shared_or_several_owners(
         f"{API}/users/create_or_update", json=fixture("user_create_or_update.json"), status=201
     )
     assert zd.ensure_requester("+12025550142").id == 9001
+    assert "identities" not in body_of(rsps.calls[2])["user"]
 
 
 def test_ensure_requester_survives_any_refused_phone_identity(
     rsps: responses.RequestsMock, zd: ZendeskClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Taken by a user search did not show; the description is localized and keyed by field.
-    refused = {
-        "error": "RecordInvalid",
-        "description": "Fehler bei der Datensatzvalidierung",
-        "details": {"value": [{"description": "Telefonnummer: +19995550142 wird bereits von "
-                                              "einem anderen Benutzer verwendet",
-                               "error": "DuplicateValue"}]},
-    }
+    # Taken by a user search does not show (yet), or a number Zendesk will not take.
+    rsps.post(f"{API}/users/create_or_update", json=TAKEN, status=422)
     rsps.get(f"{API}/users/search", json=NOBODY)
-    rsps.post(f"{API}/users/create_or_update", json=refused, status=422)
     rsps.post(
         f"{API}/users/create_or_update", json=fixture("user_create_or_update.json"), status=201
     )
     with caplog.at_level("WARNING", logger="sms_connector.zendesk"):
-        assert zd.ensure_requester("+19995550142").id == 9001
+        assert zd.ensure_requester("+12025550142").id == 9001
     assert "identities" not in body_of(rsps.calls[2])["user"]
     assert zd.calls["ensure_requester"] == 2
     [record] = caplog.records
     assert "value: DuplicateValue" in record.getMessage()
-    assert "+19995550142" not in record.getMessage()
+    assert "+12025550142" not in record.getMessage()
 
 
 def test_ensure_requester_raises_other_refusals(
     rsps: responses.RequestsMock, zd: ZendeskClient
 ) -> None:
-    rsps.get(f"{API}/users/search", json=NOBODY)
     rsps.post(f"{API}/users/create_or_update", status=403,
               json={"error": "Forbidden", "description": "You do not have access"})
     with pytest.raises(ExternalServiceError):
@@ -830,11 +836,10 @@ def test_bodies_match_the_openapi_spec(
 def test_user_body_matches_the_openapi_spec(
     rsps: responses.RequestsMock, zd: ZendeskClient, spec: dict[str, Any]
 ) -> None:
-    rsps.get(f"{API}/users/search", json=NOBODY)
     rsps.post(f"{API}/users/create_or_update", json=fixture("user_create_or_update.json"))
     zd.ensure_requester("+12025550142", name="Jamie")
-    validate(spec, "UserRequest", body_of(rsps.calls[1]))
-    for identity in body_of(rsps.calls[1])["user"]["identities"]:
+    validate(spec, "UserRequest", body_of(rsps.calls[0]))
+    for identity in body_of(rsps.calls[0])["user"]["identities"]:
         validate(spec, "UserIdentityObject", identity)
 
 
