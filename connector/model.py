@@ -117,6 +117,11 @@ TICKET_UNKNOWN = "unknown"
 TICKET_STATES = frozenset({TICKET_NEW, TICKET_OPEN, TICKET_PENDING, TICKET_SOLVED,
                            TICKET_CLOSED, TICKET_UNKNOWN})
 
+# What a helpdesk's delivery to /webhooks/helpdesk/<kind> is about (``webhook_event``).
+EVENT_REPLY = "reply"  # an agent replied: text what is new
+EVENT_STATE = "state"  # the ticket's status changed: remember it (helpdesks without versions)
+EVENTS = frozenset({EVENT_REPLY, EVENT_STATE})
+
 # Who wrote a comment, as the agent-reply flow needs to tell them apart.
 AUTHOR_CUSTOMER = "customer"  # the requester (the connector writes their texts in their name)
 AUTHOR_AGENT = "agent"  # a person on the support side (agents and admins alike)

@@ -34,7 +34,15 @@ import requests
 from adapters.http import CallCounter, decode_body, make_session, parse_retry_after, send
 from connector.config_fields import Section
 from connector.errors import ExternalServiceError, RateLimited, TransientError
-from connector.model import Attachment, Comment, HelpdeskUser, NewTicket, Ticket, TicketUpdate
+from connector.model import (
+    EVENT_REPLY,
+    Attachment,
+    Comment,
+    HelpdeskUser,
+    NewTicket,
+    Ticket,
+    TicketUpdate,
+)
 from connector.ports import Limit, RateBudget
 from connector.webhooks import WebhookRequest
 
@@ -116,6 +124,14 @@ class HelpdeskAdapter(ABC):
     @abstractmethod
     def webhook_ticket_id(cls, request: WebhookRequest) -> int:
         """The ticket the delivery is about; WebhookRejected(400) when it names none."""
+
+    @classmethod
+    def webhook_event(cls, request: WebhookRequest) -> str:
+        """What a verified delivery is about: ``EVENT_REPLY`` (text new agent replies) or
+        ``EVENT_STATE`` (the ticket's status changed: read and remember it; a helpdesk without
+        conditional writes installs a rule for that). Anything unreadable is a reply: the job
+        then reads the comments, which is always safe."""
+        return EVENT_REPLY
 
     @classmethod
     def webhook_headers(cls) -> Mapping[str, str]:

@@ -46,6 +46,7 @@ from connector.model import (
     KEYWORD_STOP,
     TICKET_CLOSED,
     TICKET_SOLVED,
+    TICKET_UNKNOWN,
     NewTicket,
     Ticket,
     TicketUpdate,
@@ -118,7 +119,11 @@ def compose(texts: Sequence[str], notes: Sequence[str] = ()) -> str:
 
 
 def _ticket_state(ticket: Ticket) -> dict[str, Any]:
-    """What the conversation remembers of its ticket after a helpdesk answer."""
+    """What the conversation remembers of its ticket after a helpdesk answer. An answer that
+    does not carry the ticket's state (a Freshdesk note: UNKNOWN) leaves the remembered state,
+    which that helpdesk's status deliveries keep (``EVENT_STATE``), as it was."""
+    if ticket.state == TICKET_UNKNOWN:
+        return {"ticket_updated_stamp": ticket.version} if ticket.version else {}
     solved = ticket.state == TICKET_SOLVED
     return {"ticket_status": ticket.state, "ticket_updated_stamp": ticket.version,
             "solved_at": iso_epoch(ticket.updated_at) if solved else None}
