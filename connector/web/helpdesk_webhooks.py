@@ -11,7 +11,9 @@ A replay inside the adapter's freshness window is not told apart from a genuine 
 agent replies on one ticket within one second can be signed identically, so refusing "seen"
 signatures would drop real replies). A replay is harmless instead: the job it queues finds no
 comment that was not sent already. One ``outbound`` job waits per ticket at most (coalesced): a
-burst of replies is read in one ``list_comments`` call.
+burst of replies is read in one ``list_comments`` call. A delivery the adapter says is a status
+change (``EVENT_STATE``: helpdesks without conditional writes) queues a ``ticket_state`` job
+instead (connector/pipeline/ticket_state.py), coalesced the same way.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from flask.typing import ResponseReturnValue
 from adapters.helpdesk import HELPDESKS
 from connector.errors import WebhookRejected
 from connector.jobs.queue import enqueue
+from connector.model import EVENT_STATE
+from connector.pipeline.ticket_state import STATE_JOB
 from connector.runtime import Runtime
 from connector.store import reading
 from connector.sync.policy import webhook_secret
@@ -60,9 +64,12 @@ def helpdesk_webhook(kind: str) -> ResponseReturnValue:
         if not adapter.verify_webhook(delivery, secret):
             raise WebhookRejected(403, "signature missing, wrong or outside its time window")
         ticket_id = adapter.webhook_ticket_id(delivery)
+        event = adapter.webhook_event(delivery)
+    job = STATE_JOB if event == EVENT_STATE else OUTBOUND_JOB
     with runtime.engine.begin() as conn:
-        job_id = enqueue(conn, OUTBOUND_JOB, {"ticket_id": ticket_id},
+        job_id = enqueue(conn, job, {"ticket_id": ticket_id},
                          conversation_key=ticket_key(ticket_id), coalesce=True,
                          max_attempts=settings.queue.max_attempts)
     runtime.notify()
-    return jsonify(status="queued" if job_id is not None else "coalesced", ticket_id=ticket_id)
+    return jsonify(status="queued" if job_id is not None else "coalesced", ticket_id=ticket_id,
+                   event=event)

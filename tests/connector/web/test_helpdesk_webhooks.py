@@ -64,7 +64,7 @@ BODY = json.dumps({"ticket_id": "42"}).encode()
 def test_good_delivery_queues_one_job_for_the_ticket(client):
     response = post(client, BODY)
     assert response.status_code == 200
-    assert response.json == {"status": "queued", "ticket_id": 42}
+    assert response.json == {"status": "queued", "ticket_id": 42, "event": "reply"}
     [job] = outbound_jobs(client)
     assert job["payload"] == {"ticket_id": 42} and job["conversation_key"] == "ticket:42"
 
