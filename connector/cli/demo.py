@@ -1,6 +1,7 @@
 """``sms-connector demo``: the whole story on the embedded default, no accounts needed.
 
-The sandbox Zendesk and Twilio run on loopback, the connector runs in this process on a SQLite
+The sandbox helpdesk (Zendesk, or Freshdesk with ``--helpdesk freshdesk``) and Twilio run on
+loopback, the connector runs in this process on a SQLite
 file, and the transcript shows what a customer, an agent and an admin would see.
 """
 
@@ -16,7 +17,13 @@ from typing import Any
 import click
 import requests
 
-from connector.sandbox.runner import agent_reply, send_text, start_sandbox
+from connector.sandbox.runner import (
+    HELPDESK_STANDINS,
+    agent_reply,
+    send_text,
+    sms_tickets,
+    start_sandbox,
+)
 from connector.sandbox.stack import SUPPORT_NUMBER, free_port, sandbox_config, start_connector
 
 CUSTOMER = "+12025550142"
@@ -34,17 +41,20 @@ def _wait(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
 
 
 class Demo:
-    def __init__(self, workdir: Path, echo: Callable[[str], None]) -> None:
+    def __init__(self, workdir: Path, echo: Callable[[str], None],
+                 helpdesk: str = "zendesk") -> None:
         self.workdir = workdir
+        self.kind = helpdesk
+        self.name = helpdesk.capitalize()
         self.echo = echo
         self.current = 0  # the ticket the scenes follow
 
     def state(self, service: str) -> dict[str, Any]:
-        url = self.sandbox.zendesk_url if service == "zendesk" else self.sandbox.twilio_url
+        url = self.sandbox.helpdesk_url if service == "helpdesk" else self.sandbox.twilio_url
         return dict(requests.get(url + "/_sandbox/state", timeout=10).json())
 
     def tickets(self) -> list[dict[str, Any]]:
-        return [t for t in self.state("zendesk")["tickets"] if "sms" in t["tags"]]
+        return sms_tickets(self.state("helpdesk"), self.kind)
 
     def ticket(self, ticket_id: int) -> dict[str, Any]:
         return next(t for t in self.tickets() if t["id"] == ticket_id)
@@ -63,12 +73,13 @@ class Demo:
     def run(self) -> None:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        self.sandbox = start_sandbox(zendesk_port=0, twilio_port=0, connector_url=url)
+        self.sandbox = start_sandbox(helpdesk=self.kind, helpdesk_port=0, twilio_port=0,
+                                     connector_url=url)
         database = self.workdir / "sms-connector.db"
         data = sandbox_config(self.sandbox, connector_url=url, database_url=f"sqlite:///{database}")
         self.connector = start_connector(data, port)
         try:
-            self.echo(f"Sandbox Zendesk {self.sandbox.zendesk_url}, sandbox Twilio "
+            self.echo(f"Sandbox {self.name} {self.sandbox.helpdesk_url}, sandbox Twilio "
                       f"{self.sandbox.twilio_url}; connector {url} on {database}")
             self.install()
             self.scenes()
@@ -100,7 +111,7 @@ def scene_new_customer(demo: Demo) -> None:
     """1. A customer texts the support number."""
     demo.text(CUSTOMER, "hi my order #4411 still hasn't arrived, it's been a week")
     ticket = _wait(lambda: demo.tickets())[0]
-    demo.echo(f"  🎫 Zendesk ticket #{ticket['id']} created: priority {ticket['priority']}, "
+    demo.echo(f"  🎫 {demo.name} ticket #{ticket['id']} created: priority {ticket['priority']}, "
               f"tags {', '.join(sorted(ticket['tags']))}")
     ack = _wait(lambda: demo.handset(CUSTOMER))[0]
     demo.echo(f"  💬 customer receives: {ack['body']!r}")
@@ -118,12 +129,12 @@ def scene_burst(demo: Demo) -> None:
 
 
 def scene_agent_reply(demo: Demo) -> None:
-    """3. An agent replies in Zendesk; the customer gets it as a text."""
+    """3. An agent replies in the helpdesk; the customer gets it as a text."""
     before = len(demo.handset(CUSTOMER))
     body = ("Sorry about that! I\u2019ve opened a trace with the carrier \u2014 you\u2019ll hear "
             "from us by tomorrow noon.")
-    agent_reply(demo.sandbox.zendesk_url, demo.current, body)
-    demo.echo(f"  🧑‍💼 agent replies in Zendesk: {body!r}")
+    agent_reply(demo.sandbox.helpdesk_url, demo.current, body)
+    demo.echo(f"  🧑‍💼 agent replies in {demo.name}: {body!r}")
     received = _wait(lambda: demo.handset(CUSTOMER)[before:])
     demo.echo(f"  💬 customer receives: {received[0]['body']!r} (curly quotes made plain: one "
               "GSM-7 segment instead of UCS-2)")
@@ -133,7 +144,7 @@ def scene_failed_delivery(demo: Demo) -> None:
     """4. A reply to a number the carrier cannot reach shows up as a note for the agent."""
     demo.text(UNREACHABLE, "is my internet down?")
     ticket = _wait(lambda: [t for t in demo.tickets() if t["id"] != demo.current])[0]
-    agent_reply(demo.sandbox.zendesk_url, ticket["id"], "We're checking your line now.")
+    agent_reply(demo.sandbox.helpdesk_url, ticket["id"], "We're checking your line now.")
     demo.echo("  🧑‍💼 agent replies on that ticket")
 
     def notes() -> Any:
@@ -149,7 +160,7 @@ def scene_stop(demo: Demo) -> None:
     demo.text(CUSTOMER, "STOP")
     _wait(demo.idle)
     before = len(demo.handset(CUSTOMER))
-    agent_reply(demo.sandbox.zendesk_url, demo.current, "Any update on your side?")
+    agent_reply(demo.sandbox.helpdesk_url, demo.current, "Any update on your side?")
     demo.echo("  🧑‍💼 agent replies again")
 
     def note() -> Any:
@@ -170,8 +181,10 @@ SCENES: list[Callable[[Demo], None]] = [
 @click.command()
 @click.option("--workdir", type=click.Path(file_okay=False), default=None,
               help="Keep the demo's SQLite file here (default: a temporary folder).")
+@click.option("--helpdesk", type=click.Choice(sorted(HELPDESK_STANDINS)), default="zendesk",
+              show_default=True, help="The sandbox helpdesk the story runs in.")
 @click.option("--verbose", is_flag=True, help="Show the connector's JSON logs too.")
-def demo(workdir: str | None, verbose: bool) -> None:
+def demo(workdir: str | None, helpdesk: str, verbose: bool) -> None:
     """Run the whole story against the sandbox: no accounts needed."""
     if verbose:
         from connector.logs import configure_logging
@@ -181,10 +194,10 @@ def demo(workdir: str | None, verbose: bool) -> None:
         logging.getLogger().setLevel(logging.ERROR)
     if workdir:
         Path(workdir).mkdir(parents=True, exist_ok=True)
-        Demo(Path(workdir), click.echo).run()
+        Demo(Path(workdir), click.echo, helpdesk).run()
     else:
         with tempfile.TemporaryDirectory(prefix="sms-connector-demo-") as tmp:
-            Demo(Path(tmp), click.echo).run()
+            Demo(Path(tmp), click.echo, helpdesk).run()
 
 
 commands = [demo]

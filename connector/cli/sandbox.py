@@ -1,9 +1,12 @@
-"""``sms-connector sandbox``: local Zendesk and Twilio stand-ins, and acting on them.
+"""``sms-connector sandbox``: local helpdesk (Zendesk or Freshdesk) and Twilio stand-ins, and
+acting on them.
 
-    sms-connector sandbox [start]                      run both on loopback until SIGINT / SIGTERM
+    sms-connector sandbox [start] [--helpdesk K]    run both on loopback until SIGINT / SIGTERM
     sms-connector sandbox text FROM BODY               a customer texts the support number
-    sms-connector sandbox reply TICKET BODY            an agent replies in Zendesk's web UI (via 0)
+    sms-connector sandbox reply TICKET BODY            an agent replies in the helpdesk's web UI
     sms-connector sandbox show                         what each service holds
+
+The helpdesk is ``--helpdesk``, else the config's ``helpdesk.kind``, else Zendesk.
 
 ``text``, ``reply`` and ``show`` only speak HTTP to a sandbox started by another process
 (:mod:`connector.sandbox.runner`). A sandbox that is not running is a one-line error and exit
@@ -28,6 +31,8 @@ from connector.cli.common import config_option, config_path_of
 from connector.config import CONFIG_ENV, ServerSettings, Settings, load_settings
 from connector.errors import ConfigurationError
 from connector.sandbox.runner import (
+    DEFAULT_PORTS,
+    HELPDESK_STANDINS,
     Sandbox,
     SandboxClientError,
     agent_reply,
@@ -40,9 +45,11 @@ from connector.text.phones import is_e164
 __all__ = ["commands", "sandbox"]
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_ZENDESK_PORT = 8701
-DEFAULT_TWILIO_PORT = 8703
+DEFAULT_ZENDESK_PORT = DEFAULT_PORTS["zendesk"]
+DEFAULT_FRESHDESK_PORT = DEFAULT_PORTS["freshdesk"]
+DEFAULT_TWILIO_PORT = DEFAULT_PORTS["twilio"]
 DEFAULT_ZENDESK_URL = f"http://{DEFAULT_HOST}:{DEFAULT_ZENDESK_PORT}"
+DEFAULT_FRESHDESK_URL = f"http://{DEFAULT_HOST}:{DEFAULT_FRESHDESK_PORT}"
 DEFAULT_TWILIO_URL = f"http://{DEFAULT_HOST}:{DEFAULT_TWILIO_PORT}"
 TWILIO_WEBHOOK_PATH = "/webhooks/sms/twilio"  # connector.web.sms_webhooks' route for Twilio
 # The stand-ins' subdomain; the config needs one even when zendesk.base_url overrides it.
@@ -110,15 +117,28 @@ def _check_port_free(host: str, port: int) -> None:
         except OSError as exc:
             _fail(
                 f"cannot listen on {host} port {port} ({exc.strerror or exc}); is a sandbox "
-                "already running? Choose others with --zendesk-port / --twilio-port"
+                "already running? Choose others with --zendesk-port / --freshdesk-port / "
+                "--twilio-port"
             )
 
 
 # --- start ------------------------------------------------------------------------------------
 
+_DEFAULT_URLS = {"zendesk": DEFAULT_ZENDESK_URL, "freshdesk": DEFAULT_FRESHDESK_URL}
+
+
+def _helpdesk_kind(given: str | None, settings: Settings | None) -> str:
+    """``--helpdesk``, else the config's kind when it has a stand-in, else Zendesk."""
+    if given:
+        return given
+    configured = settings.helpdesk.kind if settings else "zendesk"
+    return configured if configured in HELPDESK_STANDINS else "zendesk"
+
 _START_PARAMS = (
     "host",
+    "helpdesk",
     "zendesk_port",
+    "freshdesk_port",
     "twilio_port",
     "connector_url",
     "latency_ms",
@@ -137,11 +157,25 @@ def start_options(func: F) -> F:
             help="Loopback address to bind (the sandbox has no real authentication).",
         ),
         click.option(
+            "--helpdesk",
+            type=click.Choice(sorted(HELPDESK_STANDINS)),
+            default=None,
+            help="The helpdesk stand-in to run (default: the config's helpdesk.kind, else "
+            "zendesk).",
+        ),
+        click.option(
             "--zendesk-port",
             type=click.IntRange(0, 65535),
             default=DEFAULT_ZENDESK_PORT,
             show_default=True,
             help="Zendesk stand-in's port (0: any free port).",
+        ),
+        click.option(
+            "--freshdesk-port",
+            type=click.IntRange(0, 65535),
+            default=DEFAULT_FRESHDESK_PORT,
+            show_default=True,
+            help="Freshdesk stand-in's port (0: any free port).",
         ),
         click.option(
             "--twilio-port",
@@ -189,12 +223,33 @@ def _toml_section(name: str, values: dict[str, str], *, array: bool = False) -> 
     return [header, *(f"{key} = {json.dumps(value)}" for key, value in values.items()), ""]
 
 
+def _helpdesk_sections(sandbox: Sandbox) -> list[str]:
+    """The config sections that point the connector at the running helpdesk stand-in."""
+    standin = sandbox.helpdesk
+    if sandbox.helpdesk_kind == "freshdesk":
+        return _toml_section("helpdesk", {"kind": "freshdesk"}) + _toml_section(
+            "freshdesk",
+            {"domain": standin.domain, "base_url": sandbox.helpdesk_url,
+             "api_key": standin.api_key},
+        )
+    return _toml_section(
+        "zendesk",
+        {
+            "subdomain": ZENDESK_SUBDOMAIN,
+            "base_url": sandbox.helpdesk_url,
+            "email": standin.email,
+            "api_token": standin.api_token,
+        },
+    )
+
+
 def _banner(sandbox: Sandbox, connector_url: str | None, settings: Settings | None) -> str:
-    zendesk, twilio = sandbox.zendesk, sandbox.twilio
+    twilio = sandbox.twilio
     opt_out = "twilio" if twilio.opt_out_handling else "connector"
     webhook = twilio.sms_webhook_url
+    title = sandbox.helpdesk_kind.capitalize() + " sandbox"
     lines = [
-        f"Zendesk sandbox  {sandbox.zendesk_url}",
+        f"{title:<16} {sandbox.helpdesk_url}",
         f"Twilio sandbox   {sandbox.twilio_url}   (support number {twilio.phone_number})",
         f"Inbound texts go to {webhook}"
         if webhook
@@ -208,15 +263,7 @@ def _banner(sandbox: Sandbox, connector_url: str | None, settings: Settings | No
     if connector_url:
         # Twilio signs the exact URL it calls, so the connector must believe it lives there.
         snippet += _toml_section("server", {"public_url": connector_url})
-    snippet += _toml_section(
-        "zendesk",
-        {
-            "subdomain": ZENDESK_SUBDOMAIN,
-            "base_url": sandbox.zendesk_url,
-            "email": zendesk.email,
-            "api_token": zendesk.api_token,
-        },
-    )
+    snippet += _helpdesk_sections(sandbox)
     snippet += _toml_section(
         "twilio",
         {
@@ -237,8 +284,11 @@ def _banner(sandbox: Sandbox, connector_url: str | None, settings: Settings | No
     if sandbox.twilio_url != DEFAULT_TWILIO_URL:
         text_flags = f" --twilio-url {sandbox.twilio_url}"
     show_flags = text_flags
-    if sandbox.zendesk_url != DEFAULT_ZENDESK_URL:
-        show_flags = f" --zendesk-url {sandbox.zendesk_url}{text_flags}"
+    default_url = _DEFAULT_URLS[sandbox.helpdesk_kind]
+    if sandbox.helpdesk_kind != "zendesk":
+        show_flags = f" --helpdesk {sandbox.helpdesk_kind}{show_flags}"
+    if sandbox.helpdesk_url != default_url:
+        show_flags = f" --helpdesk-url {sandbox.helpdesk_url}{show_flags}"
     lines += [
         "Then:",
         f'    sms-connector sandbox text{text_flags} +12025550142 "my order is late"',
@@ -252,7 +302,9 @@ def _run(
     ctx: click.Context,
     *,
     host: str,
+    helpdesk: str | None,
     zendesk_port: int,
+    freshdesk_port: int,
     twilio_port: int,
     connector_url: str | None,
     latency_ms: int,
@@ -262,12 +314,14 @@ def _run(
     if not _is_loopback(host):
         # /_sandbox routes are unauthenticated and the credentials are printed: never expose them.
         raise click.BadParameter(f"{host!r} is not a loopback address", param_hint="--host")
-    if zendesk_port == twilio_port != 0:
-        raise click.BadParameter(
-            "Zendesk and Twilio need ports of their own", param_hint="--twilio-port"
-        )
     settings = _settings(ctx)
-    for port in (zendesk_port, twilio_port):
+    kind = _helpdesk_kind(helpdesk, settings)
+    helpdesk_port = freshdesk_port if kind == "freshdesk" else zendesk_port
+    if helpdesk_port == twilio_port != 0:
+        raise click.BadParameter(
+            f"{kind.capitalize()} and Twilio need ports of their own", param_hint="--twilio-port"
+        )
+    for port in (helpdesk_port, twilio_port):
         _check_port_free(host, port)
     if connector_url is None:
         connector_url = (settings.server if settings else ServerSettings()).public_url
@@ -284,7 +338,8 @@ def _run(
     try:
         running = start_sandbox(
             host=host,
-            zendesk_port=zendesk_port,
+            helpdesk=kind,
+            helpdesk_port=helpdesk_port,
             twilio_port=twilio_port,
             connector_url=connector_url,
             latency_ms=latency_ms,
@@ -307,7 +362,7 @@ def _run(
 @start_options
 @click.pass_context
 def sandbox(ctx: click.Context, config_path: str | None, **options: Any) -> None:
-    """Local Zendesk and Twilio stand-ins; with no subcommand, start them (like `start`)."""
+    """Local helpdesk and Twilio stand-ins; with no subcommand, start them (like `start`)."""
     if ctx.invoked_subcommand is None:
         _run(ctx, **options)
         return
@@ -328,7 +383,7 @@ def sandbox(ctx: click.Context, config_path: str | None, **options: Any) -> None
 @start_options
 @click.pass_context
 def start(ctx: click.Context, config_path: str | None, **options: Any) -> None:
-    """Run Zendesk and Twilio stand-ins on loopback until SIGINT / SIGTERM."""
+    """Run a helpdesk stand-in and Twilio's on loopback until SIGINT / SIGTERM."""
     _run(ctx, **options)
 
 
@@ -398,40 +453,75 @@ def text(
         click.echo(f"Twilio answered the handset itself: {result['auto_reply']}")
 
 
+def helpdesk_options(func: F) -> F:
+    """Which running helpdesk stand-in a command talks to."""
+    options = [
+        click.option("--helpdesk", type=click.Choice(sorted(HELPDESK_STANDINS)), default=None,
+                     help="The helpdesk stand-in (default: the config's helpdesk.kind, else "
+                     "zendesk)."),
+        click.option("--helpdesk-url", default=None,
+                     help=f"Its URL (default: {DEFAULT_ZENDESK_URL} for Zendesk, "
+                     f"{DEFAULT_FRESHDESK_URL} for Freshdesk)."),
+        click.option("--zendesk-url", default=None, hidden=True,
+                     help="The Zendesk stand-in's URL (older spelling of --helpdesk-url)."),
+        config_option,
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _helpdesk_target(ctx: click.Context, helpdesk: str | None, helpdesk_url: str | None,
+                     zendesk_url: str | None) -> tuple[str, str]:
+    if zendesk_url and not helpdesk:
+        helpdesk = "zendesk"
+    kind = _helpdesk_kind(helpdesk, _settings(ctx))
+    return kind, (helpdesk_url or zendesk_url or _DEFAULT_URLS[kind]).rstrip("/")
+
+
 @sandbox.command("reply")
 @click.argument("ticket", type=click.IntRange(min=1))
 @click.argument("body")
 @click.option("--private", is_flag=True, help="An internal note instead of a public reply.")
-@click.option("--zendesk-url", default=DEFAULT_ZENDESK_URL, show_default=True)
+@helpdesk_options
 @click.pass_context
-def reply(ctx: click.Context, ticket: int, body: str, private: bool, zendesk_url: str) -> None:
-    """Reply BODY on TICKET as an agent in Zendesk's web UI (via 0; triggers run)."""
+def reply(ctx: click.Context, ticket: int, body: str, private: bool, helpdesk: str | None,
+          helpdesk_url: str | None, zendesk_url: str | None, config_path: str | None) -> None:
+    """Reply BODY on TICKET as an agent in the helpdesk's web UI (its rules run)."""
+    kind, url = _helpdesk_target(ctx, helpdesk, helpdesk_url, zendesk_url)
     try:
-        result = agent_reply(zendesk_url, ticket, body, public=not private)
+        result = agent_reply(url, ticket, body, public=not private)
     except SandboxClientError as exc:
-        _client_failed(exc, zendesk_url)
+        _client_failed(exc, url)
+    what = "internal note" if private else "public reply"
+    if kind == "freshdesk":
+        note = result.get("conversation") or {}
+        click.echo(f"ticket #{note.get('ticket_id', ticket)}: {what} by agent "
+                   f"{note.get('user_id')} (web UI): {_short(body, 60)!r}")
+        return
     shown = result.get("ticket") or {}
     events = (result.get("audit") or {}).get("events") or []
     author = next((e.get("author_id") for e in events if e.get("type") == "Comment"), None)
-    kind = "internal note" if private else "public reply"
     click.echo(
-        f"ticket #{shown.get('id', ticket)} [{shown.get('status')}]: {kind} by agent "
+        f"ticket #{shown.get('id', ticket)} [{shown.get('status')}]: {what} by agent "
         f"{author} (web UI, via 0): {_short(body, 60)!r}"
     )
 
 
 @sandbox.command("show")
-@click.option("--zendesk-url", default=DEFAULT_ZENDESK_URL, show_default=True)
+@helpdesk_options
 @click.option("--twilio-url", default=DEFAULT_TWILIO_URL, show_default=True)
 @click.pass_context
-def show_command(ctx: click.Context, zendesk_url: str, twilio_url: str) -> None:
+def show_command(ctx: click.Context, helpdesk: str | None, helpdesk_url: str | None,
+                 zendesk_url: str | None, twilio_url: str, config_path: str | None) -> None:
     """Print what each service holds: tickets and comments, messages, handsets, webhooks."""
-    output = show(zendesk_url, twilio_url)
+    kind, url = _helpdesk_target(ctx, helpdesk, helpdesk_url, zendesk_url)
+    output = show(url, twilio_url, kind)
     # runner.show reports an unreachable service inline so one down service still shows the other.
     unreachable = sum(1 for line in output.splitlines() if line.startswith("  unreachable: "))
     if unreachable == 2:
         _fail(
-            f"no sandbox answers at {zendesk_url} or {twilio_url} (cannot connect); "
+            f"no sandbox answers at {url} or {twilio_url} (cannot connect); "
             "start one with `sms-connector sandbox`"
         )
     click.echo(output)

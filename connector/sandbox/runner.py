@@ -1,35 +1,58 @@
-"""Run both stand-ins together, and act on a running sandbox as the customer and the agent.
+"""Run the stand-ins together, and act on a running sandbox as the customer and the agent.
 
-    start_sandbox(...) -> Sandbox       Zendesk and Twilio on loopback ports (8701 / 8703)
+    start_sandbox(...) -> Sandbox       a helpdesk (Zendesk or Freshdesk) and Twilio on loopback
+                                        ports (8701 Zendesk / 8702 Freshdesk / 8703 Twilio)
     send_text(...)                      a customer's handset texts the Twilio number
-    agent_reply(...)                    an agent replies in Zendesk's web UI (via 0)
+    agent_reply(...)                    an agent replies in the helpdesk's web UI
     show(...)                           what each service holds, as text
 
 The client functions only speak HTTP to the ``/_sandbox`` routes, so the CLI can drive a sandbox
-started by another process.
+started by another process. Both helpdesk stand-ins answer the same sandbox routes
+(``/_sandbox/agent_reply`` ``{"ticket_id", "body", "public"}``, ``/_sandbox/state``,
+``/_sandbox/flush``, ``/_sandbox/tickets/<id>/status``), each in its own vendor's words.
 """
 
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+from flask import Flask
 
 from connector.sandbox import twilio, zendesk
 from connector.sandbox.common import Faults, SandboxClock, SandboxControls, SandboxServer
 
 __all__ = [
+    "DEFAULT_PORTS",
+    "HELPDESK_STANDINS",
     "Sandbox",
     "SandboxClientError",
     "agent_reply",
     "send_text",
     "show",
+    "sms_tickets",
     "start_sandbox",
 ]
 
 CLIENT_TIMEOUT = 20.0  # an inbound text waits for the connector's webhook answer (Twilio: 15 s)
+DEFAULT_PORTS = {"zendesk": 8701, "freshdesk": 8702, "twilio": 8703}
+
+
+def _freshdesk_app(controls: SandboxControls) -> Flask:
+    from connector.sandbox import freshdesk
+
+    return freshdesk.create_app(controls=controls)
+
+
+# The helpdesk stand-ins by ``helpdesk.kind``: the app factory and the name of its state object
+# in ``app.extensions``.
+HELPDESK_STANDINS: dict[str, tuple[Callable[[SandboxControls], Flask], str]] = {
+    "zendesk": (lambda controls: zendesk.create_app(controls=controls), "zendesk_sandbox"),
+    "freshdesk": (_freshdesk_app, "freshdesk_sandbox"),
+}
 
 
 class SandboxClientError(RuntimeError):
@@ -38,30 +61,61 @@ class SandboxClientError(RuntimeError):
 
 @dataclass
 class Sandbox:
-    """Both stand-ins, running. ``controls`` let a caller inject faults in process."""
+    """A helpdesk stand-in and Twilio's, running. ``controls`` let a caller inject faults in
+    process."""
 
-    zendesk_server: SandboxServer
+    helpdesk_server: SandboxServer
     twilio_server: SandboxServer
-    zendesk_controls: SandboxControls
+    helpdesk_controls: SandboxControls
     twilio_controls: SandboxControls
+    helpdesk_kind: str = "zendesk"
 
     @property
     def clock(self) -> SandboxClock:
         """The stand-ins' shared wall clock (``advance(seconds)``)."""
-        return self.zendesk_controls.wall
+        return self.helpdesk_controls.wall
+
+    @property
+    def helpdesk_url(self) -> str:
+        return self.helpdesk_server.url
+
+    @property
+    def helpdesk(self) -> Any:
+        """The helpdesk stand-in's state object (``app.extensions["<kind>_sandbox"]``)."""
+        return self.helpdesk_server.app.extensions[HELPDESK_STANDINS[self.helpdesk_kind][1]]
+
+    def _only(self, kind: str) -> None:
+        if self.helpdesk_kind != kind:
+            raise AttributeError(f"this sandbox runs {self.helpdesk_kind}, not {kind}")
 
     @property
     def zendesk_url(self) -> str:
-        return self.zendesk_server.url
+        self._only("zendesk")
+        return self.helpdesk_url
+
+    @property
+    def zendesk(self) -> Any:
+        self._only("zendesk")
+        return self.helpdesk
+
+    @property
+    def zendesk_controls(self) -> SandboxControls:
+        self._only("zendesk")
+        return self.helpdesk_controls
+
+    @property
+    def freshdesk_url(self) -> str:
+        self._only("freshdesk")
+        return self.helpdesk_url
+
+    @property
+    def freshdesk(self) -> Any:
+        self._only("freshdesk")
+        return self.helpdesk
 
     @property
     def twilio_url(self) -> str:
         return self.twilio_server.url
-
-    @property
-    def zendesk(self) -> Any:
-        """The Zendesk stand-in's state object (``app.extensions["zendesk_sandbox"]``)."""
-        return self.zendesk_server.app.extensions["zendesk_sandbox"]
 
     @property
     def twilio(self) -> twilio.TwilioSandbox:
@@ -70,7 +124,7 @@ class Sandbox:
 
     def stop(self) -> None:
         self.twilio_server.stop()
-        self.zendesk_server.stop()
+        self.helpdesk_server.stop()
 
     def __enter__(self) -> Sandbox:
         return self
@@ -82,27 +136,34 @@ class Sandbox:
 def start_sandbox(
     *,
     host: str = "127.0.0.1",
-    zendesk_port: int = 8701,
-    twilio_port: int = 8703,
+    helpdesk: str = "zendesk",
+    helpdesk_port: int | None = None,
+    zendesk_port: int | None = None,
+    twilio_port: int = DEFAULT_PORTS["twilio"],
     connector_url: str | None = None,
     latency_ms: int = 0,
     per_minute: int | None = None,
     twilio_opt_out_handling: bool = True,
 ) -> Sandbox:
-    """Start Zendesk and Twilio stand-ins (port 0 = any free port).
+    """Start the ``helpdesk`` stand-in and Twilio's (port 0 = any free port; ``zendesk_port``
+    is the older name of ``helpdesk_port``).
 
     ``connector_url`` is the connector's base URL: Twilio's SMS webhook then points at its
-    ``/webhooks/sms/twilio``. Zendesk needs nothing here: the connector installs its own webhook
-    and triggers through the API (``policy apply``), as it does against a real account.
+    ``/webhooks/sms/twilio``. The helpdesk needs nothing here: the connector installs its own
+    webhook and rules through the API (``policy apply``), as it does against a real account.
     """
+    if helpdesk not in HELPDESK_STANDINS:
+        raise ValueError(f"helpdesk: one of {sorted(HELPDESK_STANDINS)}, not {helpdesk!r}")
+    port = helpdesk_port if helpdesk_port is not None else zendesk_port
+    if port is None:
+        port = DEFAULT_PORTS[helpdesk]
     faults = Faults(latency_ms=latency_ms, per_minute=per_minute)
     wall = SandboxClock()  # one clock for both: POST /_sandbox/clock on either moves it
-    zendesk_controls = SandboxControls(faults, wall=wall)
+    helpdesk_controls = SandboxControls(faults, wall=wall)
     twilio_controls = SandboxControls(faults, wall=wall)
     webhook = f"{connector_url.rstrip('/')}/webhooks/sms/twilio" if connector_url else None
-    zendesk_server = SandboxServer(
-        zendesk.create_app(controls=zendesk_controls), host=host, port=zendesk_port
-    )
+    make_app, _ = HELPDESK_STANDINS[helpdesk]
+    helpdesk_server = SandboxServer(make_app(helpdesk_controls), host=host, port=port)
     twilio_server = SandboxServer(
         twilio.create_app(
             sms_webhook_url=webhook,
@@ -112,13 +173,14 @@ def start_sandbox(
         host=host,
         port=twilio_port,
     )
-    zendesk_server.start()
+    helpdesk_server.start()
     try:
         twilio_server.start()
     except BaseException:
-        zendesk_server.stop()
+        helpdesk_server.stop()
         raise
-    return Sandbox(zendesk_server, twilio_server, zendesk_controls, twilio_controls)
+    return Sandbox(helpdesk_server, twilio_server, helpdesk_controls, twilio_controls,
+                   helpdesk_kind=helpdesk)
 
 
 def _call(method: str, url: str, **kwargs: Any) -> Any:
@@ -151,15 +213,46 @@ def send_text(
 
 
 def agent_reply(
-    zendesk_url: str, ticket_id: int, body: str, *, public: bool = True
+    helpdesk_url: str, ticket_id: int, body: str, *, public: bool = True
 ) -> dict[str, Any]:
-    """An agent replies on ``ticket_id`` in Zendesk's web UI; triggers run as they would there."""
+    """An agent replies on ``ticket_id`` in the helpdesk's web UI; its rules run as they would
+    there (Zendesk's triggers, Freshdesk's automation rules)."""
     result: dict[str, Any] = _call(
         "POST",
-        f"{zendesk_url.rstrip('/')}/_sandbox/agent_reply",
+        f"{helpdesk_url.rstrip('/')}/_sandbox/agent_reply",
         json={"ticket_id": ticket_id, "body": body, "public": public},
     )
     return result
+
+
+_FRESHDESK_STATUS = {2: "open", 3: "pending", 4: "resolved", 5: "closed"}
+_FRESHDESK_PRIORITY = {1: "low", 2: "medium", 3: "high", 4: "urgent"}
+
+
+def sms_tickets(state: dict[str, Any], helpdesk: str = "zendesk") -> list[dict[str, Any]]:
+    """The SMS tickets (tagged ``sms``) of a helpdesk stand-in's ``/_sandbox/state``, each with
+    ``id, subject, status, priority, tags, requester_id`` and ``comments`` (oldest first, each
+    ``body`` as plain text, ``public``, ``author_id``): Zendesk's own shape, and Freshdesk's
+    ticket (description first, then its conversations) put into it, its own fields kept."""
+    tickets = [t for t in state.get("tickets", []) if "sms" in (t.get("tags") or [])]
+    if helpdesk != "freshdesk":
+        return tickets
+    views = []
+    for ticket in tickets:
+        first = {"id": None, "body": ticket.get("description_text") or "", "public": True,
+                 "author_id": ticket.get("requester_id")}
+        notes = [{"id": c.get("id"), "body": c.get("body_text") or "",
+                  "public": not c.get("private"), "author_id": c.get("user_id"),
+                  "incoming": c.get("incoming"), "source": c.get("source")}
+                 for c in ticket.get("conversations", [])]
+        views.append({**ticket,
+                      "status": _FRESHDESK_STATUS.get(ticket.get("status"), ticket.get("status")),
+                      "priority": _FRESHDESK_PRIORITY.get(ticket.get("priority"),
+                                                          ticket.get("priority")),
+                      "freshdesk_status": ticket.get("status"),
+                      "freshdesk_priority": ticket.get("priority"),
+                      "comments": [first, *notes]})
+    return views
 
 
 def _short(text: Any, width: int = 70) -> str:
@@ -192,6 +285,33 @@ def _zendesk_lines(state: dict[str, Any]) -> list[str]:
         f"  webhooks: {len(state.get('webhooks', []))}   triggers: "
         f"{len(state.get('triggers', []))}   webhook deliveries: {len(deliveries)}"
     )
+    return lines
+
+
+def _freshdesk_lines(state: dict[str, Any]) -> list[str]:
+    people = {c.get("id"): (c.get("name"), "contact") for c in state.get("contacts", [])}
+    people.update({a.get("id"): (a.get("name") or (a.get("contact") or {}).get("name"), "agent")
+                   for a in state.get("agents", [])})
+
+    def who(user_id: Any) -> str:
+        name, role = people.get(user_id, (None, "?"))
+        return f"{name or f'user {user_id}'} ({role})"
+
+    tickets = state.get("tickets", [])
+    lines = [f"  contacts: {len(state.get('contacts', []))}   tickets: {len(tickets)}"]
+    for ticket in tickets:
+        tags = ", ".join(ticket.get("tags") or []) or "-"
+        status = _FRESHDESK_STATUS.get(ticket.get("status"), ticket.get("status"))
+        lines.append(
+            f"  #{ticket.get('id')} [{status}] {_short(ticket.get('subject'), 50)!r}"
+            f" requester {who(ticket.get('requester_id'))} tags: {tags}"
+        )
+        for note in ticket.get("conversations", []):
+            kind = "private" if note.get("private") else "public "
+            lines.append(f"      {kind} {who(note.get('user_id'))}: "
+                         f"{_short(note.get('body_text') or note.get('body'))}")
+    lines.append(f"  automation rules: {len(state.get('rules', []))}   webhook deliveries: "
+                 f"{len(state.get('webhook_attempts', []))}")
     return lines
 
 
@@ -238,11 +358,13 @@ def _twilio_lines(state: dict[str, Any]) -> list[str]:
     return lines
 
 
-def show(zendesk_url: str, twilio_url: str) -> str:
+def show(helpdesk_url: str, twilio_url: str, helpdesk: str = "zendesk") -> str:
     """A readable summary of what each running stand-in holds (from ``GET /_sandbox/state``)."""
     sections = []
+    title, render_helpdesk = (("Freshdesk", _freshdesk_lines) if helpdesk == "freshdesk"
+                              else ("Zendesk", _zendesk_lines))
     for name, url, render in (
-        ("Zendesk", zendesk_url, _zendesk_lines),
+        (title, helpdesk_url, render_helpdesk),
         ("Twilio", twilio_url, _twilio_lines),
     ):
         sections.append(f"{name} ({url})")

@@ -27,11 +27,12 @@ from connector.config import Settings, settings_from_dict
 from connector.runtime import Runtime
 from connector.sandbox import twilio as twilio_sandbox
 from connector.sandbox.common import SandboxServer
-from connector.sandbox.runner import Sandbox, start_sandbox
+from connector.sandbox.runner import Sandbox, sms_tickets, start_sandbox
 from connector.store import make_engine
 
 ZENDESK_EMAIL = "connector@example.com"
 ZENDESK_TOKEN = "sandbox-api-token"
+FRESHDESK_KEY = "sandbox-api-key"
 SUPPORT_NUMBER = twilio_sandbox.DEFAULT_PHONE_NUMBER
 
 
@@ -53,9 +54,8 @@ def sandbox_config(
     data: dict[str, Any] = {
         "server": {"public_url": connector_url, "admin_token": "sandbox-admin"},
         "database": {"url": database_url},
-        "helpdesk": {"kind": "zendesk"},
-        "zendesk": {"subdomain": "sandbox", "base_url": sandbox.zendesk_url,
-                    "email": ZENDESK_EMAIL, "api_token": ZENDESK_TOKEN},
+        "helpdesk": {"kind": sandbox.helpdesk_kind},
+        **helpdesk_section(sandbox),
         "twilio": {"account_sid": twilio_sandbox.DEFAULT_ACCOUNT_SID,
                    "auth_token": "sandbox-auth-token", "base_url": sandbox.twilio_url,
                    "opt_out_handling": opt_out_handling},
@@ -69,6 +69,15 @@ def sandbox_config(
         else:
             data[section] = values
     return data
+
+
+def helpdesk_section(sandbox: Sandbox) -> dict[str, Any]:
+    """``[zendesk]`` or ``[freshdesk]`` pointing at the sandbox's helpdesk stand-in."""
+    if sandbox.helpdesk_kind == "freshdesk":
+        return {"freshdesk": {"domain": "sandbox", "base_url": sandbox.helpdesk_url,
+                              "api_key": FRESHDESK_KEY}}
+    return {"zendesk": {"subdomain": "sandbox", "base_url": sandbox.helpdesk_url,
+                        "email": ZENDESK_EMAIL, "api_token": ZENDESK_TOKEN}}
 
 
 def environment(data: dict[str, Any]) -> dict[str, str]:
@@ -135,6 +144,9 @@ class Stack:
     process: subprocess.Popen[bytes]
     log_path: Path
 
+    def helpdesk_state(self) -> dict[str, Any]:
+        return requests.get(self.sandbox.helpdesk_url + "/_sandbox/state", timeout=10).json()
+
     def zendesk_state(self) -> dict[str, Any]:
         return requests.get(self.sandbox.zendesk_url + "/_sandbox/state", timeout=10).json()
 
@@ -142,7 +154,7 @@ class Stack:
         return requests.get(self.sandbox.twilio_url + "/_sandbox/state", timeout=10).json()
 
     def sms_tickets(self) -> list[dict[str, Any]]:
-        return [t for t in self.zendesk_state()["tickets"] if "sms" in t["tags"]]
+        return sms_tickets(self.helpdesk_state(), self.sandbox.helpdesk_kind)
 
     def handset(self, phone: str) -> list[dict[str, Any]]:
         return list(self.twilio_state()["handsets"].get(phone, []))
@@ -172,6 +184,7 @@ def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
                       database_url: str | None = None,
                       latency_ms: int = 0,
                       layout: str = "serve",
+                      helpdesk: str = "zendesk",
                       command: Sequence[str] | None = None) -> Iterator[Stack]:
     """The connector in processes of its own, as an admin runs it (``layout``):
 
@@ -181,14 +194,16 @@ def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
     - ``wsgi-thread``: an outside gunicorn on ``connector.serve.server:wsgi_app()``, whose queue
       worker is a thread of the web process.
 
-    ``latency_ms`` is added to every sandbox Zendesk / Twilio call. ``command`` replaces
+    ``helpdesk`` is the stand-in the connector files tickets in (``helpdesk.kind``).
+    ``latency_ms`` is added to every sandbox helpdesk / Twilio call. ``command`` replaces
     ``python -m connector`` (e.g. a script that registers a test-only adapter, then runs the CLI).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout: one of {LAYOUTS}")
     port = free_port()
     connector_url = f"http://127.0.0.1:{port}"
-    sandbox = start_sandbox(zendesk_port=0, twilio_port=0, connector_url=connector_url,
+    sandbox = start_sandbox(helpdesk=helpdesk, helpdesk_port=0, twilio_port=0,
+                            connector_url=connector_url,
                             twilio_opt_out_handling=twilio_opt_out_handling,
                             latency_ms=latency_ms)
     db_url = database_url or f"sqlite:///{tmp_path / 'connector.db'}"

@@ -68,19 +68,30 @@ class EchoDriver:
         pass
 
 
-class ZendeskDriver:
-    name = "zendesk"
+class HelpdeskDriver:
+    """A helpdesk stand-in of the sandbox: both answer the same ``/_sandbox`` routes, and
+    ``Stack.sms_tickets`` puts their tickets in one shape (comments oldest first, plain text)."""
+
+    name = ""
 
     def tickets(self, stack: Stack) -> list[dict[str, Any]]:
         return stack.sms_tickets()
 
     def reply(self, stack: Stack, ticket_id: int, body: str) -> None:
-        agent_reply(stack.sandbox.zendesk_url, ticket_id, body)
+        agent_reply(stack.sandbox.helpdesk_url, ticket_id, body)
 
     def flush(self, stack: Stack) -> None:
-        requests.post(stack.sandbox.zendesk_url + "/_sandbox/flush", json={}, timeout=15)
+        requests.post(stack.sandbox.helpdesk_url + "/_sandbox/flush", json={}, timeout=15)
+
+
+class ZendeskDriver(HelpdeskDriver):
+    name = "zendesk"
+
+
+class FreshdeskDriver(HelpdeskDriver):
+    name = "freshdesk"
 
 
 SMS = {"twilio": TwilioDriver, "echo": EchoDriver}
-HELPDESKS = {"zendesk": ZendeskDriver}
-PAIRS = [("twilio", "zendesk"), ("echo", "zendesk")]
+HELPDESKS = {"zendesk": ZendeskDriver, "freshdesk": FreshdeskDriver}
+PAIRS = [("twilio", "zendesk"), ("echo", "zendesk"), ("twilio", "freshdesk")]

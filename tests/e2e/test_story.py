@@ -35,7 +35,7 @@ def story(request: pytest.FixtureRequest, tmp_path, stack_database) -> Iterator[
     extra = sms.start()
     try:
         with connector_stack(tmp_path, database_url=stack_database, extra=extra,
-                             command=sms.command) as stack:
+                             command=sms.command, helpdesk=helpdesk_name) as stack:
             applied = CliRunner().invoke(cli, ["policy", "apply"],
                                          env=environment(stack.config), catch_exceptions=False)
             assert applied.exit_code == 0, applied.output
