@@ -103,6 +103,18 @@ class MediaCopy:
     content: bytes
 
 
+def knows_ticket(runtime: Runtime, ticket_id: int) -> bool:
+    """Whether ``ticket_id`` is, or was, an SMS conversation's ticket (one indexed read each:
+    the webhook route asks before queueing anything)."""
+    with reading(runtime.engine) as conn:
+        if conn.execute(select(conversations.c.id).where(
+                conversations.c.helpdesk == runtime.settings.helpdesk.kind,
+                conversations.c.ticket_id == ticket_id).limit(1)).first() is not None:
+            return True
+        return conn.execute(select(messages.c.id).where(
+            messages.c.ticket_id == ticket_id).limit(1)).first() is not None
+
+
 def find_conversation(runtime: Runtime, ticket_id: int) -> Conversation | None:
     """The conversation of ``ticket_id``: its current ticket, else an older one of its texts."""
     settings = runtime.settings

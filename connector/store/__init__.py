@@ -125,6 +125,8 @@ messages = Table(
     Column("delivered_at", Float),
     UniqueConstraint("provider", "provider_message_id", name="uq_message_provider_id"),
     Index("ix_messages_conversation_state", "conversation_id", "state", "id"),
+    # The helpdesk webhook asks whether a ticket was ever an SMS conversation's (0004).
+    Index("ix_messages_ticket", "ticket_id"),
 )
 
 outbound = Table(

@@ -27,6 +27,7 @@ from adapters.helpdesk import HELPDESKS
 from connector.errors import WebhookRejected
 from connector.jobs.queue import enqueue
 from connector.model import EVENT_STATE
+from connector.pipeline.agent_reply import knows_ticket
 from connector.pipeline.ticket_state import STATE_JOB
 from connector.runtime import Runtime
 from connector.store import reading
@@ -65,6 +66,12 @@ def helpdesk_webhook(kind: str) -> ResponseReturnValue:
             raise WebhookRejected(403, "signature missing, wrong or outside its time window")
         ticket_id = adapter.webhook_ticket_id(delivery)
         event = adapter.webhook_event(delivery)
+    if kind == settings.helpdesk.kind and not knows_ticket(runtime, ticket_id):
+        # A ticket tagged sms by hand, another integration's, or an id made up: nothing of ours
+        # to text, and saying so lets the sender see it (the helpdesk retries, then gives up).
+        log.info("helpdesk webhook for a ticket with no SMS conversation",
+                 extra={"ticket_id": ticket_id})
+        return jsonify(error="no SMS conversation on this ticket", ticket_id=ticket_id), 404
     job = STATE_JOB if event == EVENT_STATE else OUTBOUND_JOB
     with runtime.engine.begin() as conn:
         job_id = enqueue(conn, job, {"ticket_id": ticket_id},

@@ -7,16 +7,17 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from connector.config import settings_from_dict
 from connector.runtime import Runtime
 from connector.sandbox.signing import zendesk_signature, zendesk_timestamp
-from connector.store import jobs, reading, schema
+from connector.store import conversations, jobs, reading, schema
 from connector.sync.policy import WEBHOOK_SECRET_KEY, kv_set
 from connector.web import create_app
 
 SECRET = "dGhlLXNlY3JldC1mcm9tLXplbmRlc2s"
+KNOWN_TICKETS = (1, 7, 42, 43)
 PATH = "/webhooks/helpdesk/zendesk"
 
 
@@ -29,6 +30,11 @@ def make(database_url: str, *, config_secret: str = "", stored_secret: str | Non
     if stored_secret is not None:
         with runtime.engine.begin() as conn:
             kv_set(conn, WEBHOOK_SECRET_KEY, stored_secret)
+    with runtime.engine.begin() as conn:  # the SMS conversations the tickets below belong to
+        for n, ticket_id in enumerate(KNOWN_TICKETS, start=1):
+            conn.execute(insert(conversations).values(
+                id=n, customer_phone=f"+1202555{n:04d}", channel_key="+15005550006",
+                helpdesk="zendesk", ticket_id=ticket_id, created_at=0.0, updated_at=0.0))
     return create_app(runtime=runtime).test_client(), runtime
 
 
@@ -171,4 +177,12 @@ def test_a_helpdesk_that_is_not_registered_is_404_and_nothing_queued(client, kin
 def test_ticket_id_in_other_digits_is_400(client):
     response = post(client, json.dumps({"ticket_id": "\u0664\u0662"}).encode())
     assert response.status_code == 400
+    assert outbound_jobs(client) == []
+
+
+@pytest.mark.parametrize("ticket_id", [44, 999999999999, 2**62])
+def test_a_ticket_with_no_sms_conversation_is_404_and_nothing_queued(client, ticket_id):
+    response = post(client, json.dumps({"ticket_id": ticket_id}).encode())
+    assert response.status_code == 404
+    assert response.json == {"error": "no SMS conversation on this ticket", "ticket_id": ticket_id}
     assert outbound_jobs(client) == []
