@@ -45,6 +45,10 @@ REPLY_RULE_NAME = f"{PREFIX} Text agent replies to the customer"
 STATUS_RULE_NAME = f"{PREFIX} Tell the connector a ticket's status changed"
 # connector.text.triage tags every ticket the connector files with "sms".
 SMS_TAG = "sms"
+# The tags condition as Freshdesk's API validates it: ``tag_names`` with ``in`` (any of), the
+# name the stand-in takes from Freshdesk's server code (connector/sandbox/freshdesk_rules.py);
+# ``ticket_tags`` is refused with 400 invalid_field.
+TAG_CONDITION = "tag_names"
 # What the rule's body says the delivery is about (the adapter's webhook_event reads it).
 EVENT_REPLY_SENT = "reply_sent"
 EVENT_STATUS = "status"
@@ -86,7 +90,7 @@ def webhook_action(public_url: str, secret: str, event: str) -> dict[str, Any]:
 def sms_tickets() -> list[dict[str, Any]]:
     """The conditions both rules share: the ticket carries the ``sms`` tag."""
     return [{"name": "condition_set_1", "match_type": "all", "properties": [
-        {"resource_type": "ticket", "field_name": "ticket_tags", "operator": "in",
+        {"resource_type": "ticket", "field_name": TAG_CONDITION, "operator": "in",
          "value": [SMS_TAG]}]}]
 
 
@@ -170,6 +174,14 @@ def _values(value: Any) -> tuple[str, ...]:
     return tuple(sorted(_text(v) for v in items))
 
 
+def _condition_values(prop: Mapping[str, Any]) -> tuple[str, ...]:
+    values = _values(prop.get("value"))
+    if prop.get("field_name") == TAG_CONDITION:
+        # Tags are one whatever their case ("SMS" and "sms" are one tag in Freshdesk's UI).
+        return tuple(sorted(v.lower() for v in values))
+    return values
+
+
 def _performer(raw: Any) -> tuple[str, tuple[str, ...]]:
     raw = raw if isinstance(raw, Mapping) else {}
     return _text(raw.get("type")), _values(raw.get("members"))
@@ -187,7 +199,7 @@ def _conditions(raw: Any) -> list[tuple[str, str, tuple[Any, ...]]]:
     for i, group in enumerate(c for c in raw or [] if isinstance(c, Mapping)):
         props = tuple(sorted(
             (_text(p.get("resource_type")) or "ticket", _text(p.get("field_name")),
-             _text(p.get("operator")), _values(p.get("value")))
+             _text(p.get("operator")), _condition_values(p))
             for p in group.get("properties") or [] if isinstance(p, Mapping)))
         sets.append((_text(group.get("name")) or f"condition_set_{i + 1}",
                      _text(group.get("match_type")) or "all", props))

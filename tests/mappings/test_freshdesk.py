@@ -34,7 +34,7 @@ def listed(rule: dict[str, Any], **changes: Any) -> dict[str, Any]:
         created_at="2025-01-02T03:04:05Z", updated_at="2025-01-02T03:04:05Z",
         performer={"type": str(rule["performer"]["type"]), "members": []},
         conditions=[{"match_type": "all", "properties": [
-            {"field_name": "ticket_tags", "operator": "in", "value": ["sms"]}]}],
+            {"field_name": "tag_names", "operator": "in", "value": ["sms"]}]}],
     )
     have.update(changes)
     return have
@@ -52,7 +52,7 @@ def test_two_type_4_rules_call_the_connector(objects):
         assert rule["active"] is True and "position" not in rule
         assert rule["conditions"] == [{"name": "condition_set_1", "match_type": "all",
                                        "properties": [{"resource_type": "ticket",
-                                                       "field_name": "ticket_tags",
+                                                       "field_name": "tag_names",
                                                        "operator": "in", "value": ["sms"]}]}]
         assert rule["actions"] == [{
             "field_name": "trigger_webhook", "request_type": "POST",
@@ -92,9 +92,10 @@ def test_comparison_ignores_what_freshdesk_adds_and_value_spelling(objects):
     for rule in objects.rules:
         assert fd.rule_differences(rule, listed(rule)) == []
     _, status = objects.rules
-    # A missing from / to is "any"; a one-value "in" is its value; a trailing slash.
+    # A missing from / to is "any"; a one-value "in" is its value, a tag in any case; a
+    # trailing slash; a method in lower case.
     echoed = listed(status, events=[{"field_name": "status"}])
-    echoed["conditions"][0]["properties"][0]["value"] = "sms"
+    echoed["conditions"][0]["properties"][0]["value"] = "SMS"
     echoed["actions"][0]["url"] += "/"
     echoed["actions"][0]["request_type"] = "post"
     assert fd.rule_differences(status, echoed) == []
@@ -108,7 +109,7 @@ def test_comparison_ignores_what_freshdesk_adds_and_value_spelling(objects):
     ({"events": [{"field_name": "note_type", "value": "public"}]}, ["events"]),
     ({"conditions": []}, ["conditions"]),
     ({"conditions": [{"name": "condition_set_1", "match_type": "any", "properties": [
-        {"resource_type": "ticket", "field_name": "ticket_tags", "operator": "in",
+        {"resource_type": "ticket", "field_name": "tag_names", "operator": "in",
          "value": ["sms"]}]}]}, ["conditions"]),
 ])
 def test_comparison_names_what_differs(objects, edit, fields):
