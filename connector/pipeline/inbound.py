@@ -120,8 +120,9 @@ def compose(texts: Sequence[str], notes: Sequence[str] = ()) -> str:
 
 def _ticket_state(ticket: Ticket) -> dict[str, Any]:
     """What the conversation remembers of its ticket after a helpdesk answer. An answer that
-    does not carry the ticket's state (a Freshdesk note: UNKNOWN) leaves the remembered state,
-    which that helpdesk's status deliveries keep (``EVENT_STATE``), as it was."""
+    does not carry the ticket's state (a note on a helpdesk without versions: UNKNOWN) leaves
+    the remembered state, which that helpdesk's status deliveries keep (``EVENT_STATE``), as it
+    was."""
     if ticket.state == TICKET_UNKNOWN:
         return {"ticket_updated_stamp": ticket.version} if ticket.version else {}
     solved = ticket.state == TICKET_SOLVED

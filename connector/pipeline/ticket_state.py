@@ -1,12 +1,12 @@
 """The ``ticket_state`` job: a helpdesk said one of its tickets changed status; remember it.
 
-A helpdesk whose writes answer with the ticket (Zendesk) keeps the conversation's remembered
-state fresh on every write, and refuses a write that raced a change. One without conditional
-writes, whose customer-text write answers without the ticket (Freshdesk's notes), cannot: its
-adapter says ``EVENT_STATE`` for the deliveries of a "status changed" rule ``policy apply``
-installs, and this job reads the ticket once and stores its state on the conversation, so the
-next text reopens a solved ticket within ``threading.reopen_within`` or follows a closed one with
-a new ticket instead of writing where nobody looks.
+A helpdesk whose writes answer with the ticket keeps the conversation's remembered state fresh
+on every write, and refuses a write that raced a change. One without conditional writes, whose
+customer-text write answers without the ticket, cannot: its adapter says ``EVENT_STATE`` for the
+deliveries of a "status changed" rule ``policy apply`` installs, and this job reads the ticket
+once and stores its state on the conversation, so the next text reopens a solved ticket within
+``threading.reopen_within`` or follows a closed one with a new ticket instead of writing where
+nobody looks.
 
 Nothing of the ticket's comments is read (no text goes out from here); a ticket that is no
 conversation's current ticket costs no call at all.
