@@ -8,10 +8,12 @@ this file and one line here (ADDING_PROVIDERS.md).
 from __future__ import annotations
 
 from adapters.helpdesk.base import HelpdeskAdapter
+from adapters.helpdesk.freshdesk import FreshdeskClient
 from adapters.helpdesk.zendesk import ZendeskClient
 
 HELPDESKS: dict[str, type[HelpdeskAdapter]] = {
     "zendesk": ZendeskClient,
+    "freshdesk": FreshdeskClient,
 }
 
 __all__ = ["HELPDESKS", "HelpdeskAdapter"]
