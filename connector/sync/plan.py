@@ -80,5 +80,7 @@ class ApplyResult:
         if not lines:
             lines.append("nothing to change: the helpdesk matches the policy")
         if self.secret_stored:
-            lines.append(f"stored the signing secret of webhook {self.webhook_id}")
+            lines.append(f"stored the signing secret of webhook {self.webhook_id}"
+                         if self.webhook_id else
+                         "stored the secret the helpdesk's rules now send with each webhook")
         return lines
