@@ -15,8 +15,9 @@ secret edited in Freshdesk's admin UI reaches the connector on the next apply; e
 The secret is never logged nor put in a message: plans name the field (``actions``), not its
 value.
 
-The calls go through the helpdesk adapter's request plumbing (``_request`` / ``_json``), so
-they spend the account's shared rate budget and its errors are translated the same way.
+The calls go through the Freshdesk adapter's request plumbing (``_items`` / ``_json`` /
+``_request``), so they spend the account's shared rate budget and its errors are translated
+the same way. ``position`` is neither sent nor compared (mappings/freshdesk.py says why).
 """
 
 from __future__ import annotations
@@ -26,9 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.helpdesk.base import HelpdeskAdapter
-from adapters.http import decode_body
-from connector.errors import ExternalServiceError, TransientError
+from adapters.helpdesk.freshdesk import FreshdeskClient
+from connector.errors import ExternalServiceError
 from connector.ports import Helpdesk
 from connector.sync.plan import (
     CREATE,
@@ -45,7 +45,6 @@ from mappings.policy import Policy
 
 __all__ = ["FreshdeskAutomation"]
 
-KIND = "freshdesk"
 RULE = "automation rule"
 RULES_PATH = f"/automations/{fd.RULES_TYPE}/rules"
 READING = "reading the account's automation rules"
@@ -79,9 +78,9 @@ class _Reading:
 class FreshdeskAutomation:
     """The type-4 rules that tell the connector about agent replies and status changes."""
 
-    kind = KIND
+    kind = "freshdesk"
 
-    def __init__(self, client: HelpdeskAdapter, *, webhook_secret: str = "",
+    def __init__(self, client: FreshdeskClient, *, webhook_secret: str = "",
                  new_secret: Callable[[], str] = _new_secret) -> None:
         self.client = client
         self._configured = webhook_secret
@@ -93,10 +92,10 @@ class FreshdeskAutomation:
 
     @classmethod
     def for_helpdesk(cls, helpdesk: Helpdesk) -> FreshdeskAutomation:
-        if not isinstance(helpdesk, HelpdeskAdapter) or helpdesk.kind != KIND:
-            raise TypeError(f"FreshdeskAutomation needs the Freshdesk adapter, "
-                            f"not {type(helpdesk)!r}")
-        return cls(helpdesk, webhook_secret=_configured_secret(helpdesk))
+        if not isinstance(helpdesk, FreshdeskClient):
+            raise TypeError(f"FreshdeskAutomation needs a FreshdeskClient, not {type(helpdesk)!r}")
+        # freshdesk.webhook_secret, as the runtime built the client from the settings.
+        return cls(helpdesk, webhook_secret=helpdesk.webhook_secret)
 
     # -- the port -------------------------------------------------------------------------------
 
@@ -179,28 +178,12 @@ class FreshdeskAutomation:
         return _Reading(Plan(tuple(changes)), secret, matched, extra)
 
     def _list_rules(self) -> list[dict[str, Any]]:
-        """Every type-4 rule, page after page (``page`` / ``per_page`` up to 100, the next
+        """Every type-4 rule: a JSON array, page after page (``per_page`` up to 100, the next
         page in the ``Link`` header: https://developers.freshdesk.com/api/#pagination)."""
         client = self.client
-        rules: list[dict[str, Any]] = []
-        url: str = RULES_PATH
-        params: dict[str, Any] | None = {"per_page": client.page_size, "page": 1}
-        for _ in range(client.max_pages):
-            response = client._request("list_automation_rules", "GET", url, params=params)
-            body = decode_body(response)
-            # The docs show an array; some accounts answer {"rules": [...]}.
-            page = body.get("rules") if isinstance(body, dict) else body
-            if not isinstance(page, list):
-                raise TransientError(f"{KIND} list_automation_rules: HTTP "
-                                     f"{response.status_code} without a list of rules")
-            rules.extend(r for r in page if isinstance(r, dict) and "id" in r)
-            nxt = response.links.get("next", {}).get("url")
-            if not nxt or not page:
-                return rules
-            url, params = client._on_our_base(nxt), None  # the link carries its own query
-        # A partial list would make apply create duplicates of what it did not see.
-        raise ExternalServiceError(f"{KIND} list_automation_rules: more than "
-                                   f"{client.max_pages} pages", provider=KIND, retryable=False)
+        return [r for r in client._items("list_automation_rules", RULES_PATH,
+                                         {"per_page": client.page_size, "page": 1})
+                if "id" in r]
 
     def _explained(self, exc: ExternalServiceError) -> ExternalServiceError:
         advice = ADVICE.get(exc.status or 0)
@@ -211,10 +194,3 @@ class FreshdeskAutomation:
                                     code=exc.code, response=exc.response,
                                     retryable=exc.retryable, retry_after=exc.retry_after)
 
-
-def _configured_secret(helpdesk: HelpdeskAdapter) -> str:
-    """``freshdesk.webhook_secret`` as the adapter was built with it ("" when unset)."""
-    settings = getattr(helpdesk, "settings", None)
-    if settings is not None:
-        return type(helpdesk).webhook_secret_setting(settings)
-    return str(getattr(helpdesk, "webhook_secret", "") or "")

@@ -1,7 +1,8 @@
 """adapters.helpdesk.freshdesk_automation: the requests plan and apply make, which secret the
-rules send (configured / read back / generated) and that it is never logged, idempotency, and
-the owned-only rule (HTTP mocked with ``responses``; the contract suite runs the same
-automation against the Freshdesk stand-in: test_freshdesk_automation_contract.py)."""
+rules send (configured / read back / generated) and that it is never logged, idempotency, the
+owned-only rule and the shared rate budget (HTTP mocked with ``responses``; the contract suite
+runs the same automation against the Freshdesk stand-in:
+test_freshdesk_automation_contract.py)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ import pytest
 import responses
 from responses import matchers
 
-from adapters.helpdesk.base import HelpdeskAdapter
+from adapters.helpdesk.freshdesk import FreshdeskClient, FreshdeskSettings
 from adapters.helpdesk.freshdesk_automation import FreshdeskAutomation
 from adapters.helpdesk.zendesk import ZendeskClient
-from connector.errors import ExternalServiceError
+from connector.errors import ExternalServiceError, RateLimited
 from connector.sync.plan import CREATE, DELETE, KEEP, UPDATE
 from connector.sync.port import HelpdeskAutomation
 from mappings import freshdesk as fd
@@ -34,38 +35,9 @@ CONFIGURED = "configured-secret-abcdef"
 READ_BACK = "read-back-secret-zyxwvu"
 
 
-class StandIn(HelpdeskAdapter):
-    """The request plumbing as the Freshdesk adapter sets it up (API key as the Basic user,
-    "X" as password, /api/v2) until adapters/helpdesk/freshdesk.py lands."""
-
-    kind = "freshdesk"
-    api_path = "/api/v2"
-
-    def __init__(self, webhook_secret: str = "") -> None:
-        super().__init__(BASE, auth=(API_KEY, "X"))
-        self.webhook_secret = webhook_secret
-
-    @classmethod
-    def from_settings(cls, settings: Any, **kwargs: Any) -> StandIn:
-        raise NotImplementedError
-
-    @classmethod
-    def verify_webhook(cls, request: Any, secret: str) -> bool:
-        raise NotImplementedError
-
-    @classmethod
-    def webhook_ticket_id(cls, request: Any) -> int:
-        raise NotImplementedError
-
-    def __getattr__(self, name: str) -> Any:  # the ticket operations: not used here
-        raise AttributeError(name)
-
-
-StandIn.__abstractmethods__ = frozenset()
-
-
-def client_for(webhook_secret: str = "") -> StandIn:
-    return StandIn(webhook_secret)
+def client_for(webhook_secret: str = "") -> FreshdeskClient:
+    return FreshdeskClient.from_settings(FreshdeskSettings(
+        domain="acme", base_url=BASE, api_key=API_KEY, webhook_secret=webhook_secret))
 
 
 @pytest.fixture
@@ -306,10 +278,34 @@ def test_pages_are_followed_on_the_configured_base(mocked: responses.RequestsMoc
         f"{RULES}?per_page=100&page=1", f"{RULES}?per_page=100&page=2"]
 
 
-def test_a_rules_object_is_read_like_the_array(mocked: responses.RequestsMock,
-                                              policy: Policy) -> None:
-    mocked.get(RULES, json={"rules": ours()})
-    assert not automation().plan(policy, PUBLIC).changed
+class Budget:
+    """Records what the calls take from the account's shared budget; a 429 pauses it."""
+
+    def __init__(self) -> None:
+        self.taken: list[str] = []
+        self.paused: list[tuple[str, float]] = []
+
+    def before_call(self, endpoint_class: str, key: str | None = None) -> None:
+        self.taken.append(endpoint_class)
+
+    def record_retry_after(self, endpoint_class: str, seconds: float,
+                           key: str | None = None) -> None:
+        self.paused.append((endpoint_class, seconds))
+
+
+def test_every_call_spends_the_accounts_shared_budget(mocked: responses.RequestsMock,
+                                                      policy: Policy) -> None:
+    budget = Budget()
+    client = FreshdeskClient.from_settings(
+        FreshdeskSettings(domain="acme", base_url=BASE, api_key=API_KEY), budget=budget)
+    listing(mocked, [])
+    mocked.post(RULES, json={"id": 101})
+    FreshdeskAutomation(client).apply(policy, PUBLIC)
+    assert budget.taken == ["account"] * 3
+    mocked.get(RULES, status=429, headers={"Retry-After": "30"})
+    with pytest.raises(RateLimited):
+        FreshdeskAutomation(client).plan(policy, PUBLIC)
+    assert budget.paused == [("account", 30.0)]
 
 
 # -- the secret is never logged nor shown ---------------------------------------------------------
