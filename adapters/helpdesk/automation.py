@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+from adapters.helpdesk.freshdesk_automation import FreshdeskAutomation
 from adapters.helpdesk.zendesk_automation import ZendeskAutomation
 from connector.sync.port import HelpdeskAutomation
 
 AUTOMATIONS: dict[str, type[HelpdeskAutomation]] = {
     "zendesk": ZendeskAutomation,
+    "freshdesk": FreshdeskAutomation,
 }
 
 __all__ = ["AUTOMATIONS"]
