@@ -123,17 +123,13 @@ class FreshdeskAutomation:
     def _apply(self, policy: Policy, public_url: str) -> ApplyResult:
         seen = self._read(policy, public_url)
         client = self.client
-        ids: dict[str, str] = {}
         for rule in fd.desired(policy, public_url, seen.secret).rules:
             name = rule["name"]
             self._step = f"{RULE} {name!r}"
             have = seen.rules.get(name)
             if have is None:
-                made = client._json("create_automation_rule", "POST", RULES_PATH, json=rule)
-                ids[name] = str(made.get("id", ""))
-                continue
-            ids[name] = str(have["id"])
-            if fd.rule_differences(rule, have):
+                client._json("create_automation_rule", "POST", RULES_PATH, json=rule)
+            elif fd.rule_differences(rule, have):
                 # The whole rule is sent: conditions, events and actions are replaced as
                 # lists, so a hand-added condition or action goes too.
                 client._json("update_automation_rule", "PUT", f"{RULES_PATH}/{have['id']}",
@@ -141,9 +137,8 @@ class FreshdeskAutomation:
         for extra in seen.extra:
             self._step = f"{RULE} {extra.get('name')!r}"
             client._request("delete_automation_rule", "DELETE", f"{RULES_PATH}/{extra['id']}")
-        # There is no webhook object in Freshdesk: the reply rule stands for it.
-        return ApplyResult(seen.plan, secret=seen.secret,
-                           webhook_id=ids.get(fd.REPLY_RULE_NAME) or None)
+        # No webhook object exists in Freshdesk (webhook_id None): the secret is the rules'.
+        return ApplyResult(seen.plan, secret=seen.secret)
 
     def _read(self, policy: Policy, public_url: str) -> _Reading:
         """The one list call, and the plan against the desired rules."""

@@ -176,7 +176,7 @@ def test_apply_on_an_empty_account_creates_both_rules_with_a_generated_secret(
     result = automation().apply(policy, PUBLIC)
     want = fd.desired(policy, PUBLIC, GENERATED).rules
     assert writes(mocked) == [("POST", RULES, want[0]), ("POST", RULES, want[1])]
-    assert result.secret == GENERATED and result.webhook_id == "101"
+    assert result.secret == GENERATED and result.webhook_id is None
     assert [c.action for c in result.plan.changes] == [CREATE, CREATE]
 
 
@@ -186,7 +186,7 @@ def test_a_second_apply_writes_nothing_and_returns_the_secret_read_back(
     listing(mocked, ours())
     result = automation().apply(policy, PUBLIC)
     assert writes(mocked) == []
-    assert result.secret == READ_BACK and result.webhook_id == "11"
+    assert result.secret == READ_BACK and result.webhook_id is None
     assert result.lines() == ["nothing to change: the helpdesk matches the policy"]
 
 

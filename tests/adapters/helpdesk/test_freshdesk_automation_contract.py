@@ -192,3 +192,6 @@ class TestFreshdeskAutomationContract(HelpdeskAutomationContract):
         assert json.loads(delivery.body) == {"ticket_id": str(ticket), "event": "status"}
         with reading(runtime.engine) as conn:
             assert kv_get(conn, "freshdesk.webhook.signing_secret") == result.secret
+            assert kv_get(conn, "freshdesk.webhook.id") is None  # rules, no webhook object
+        assert result.lines()[-1] == (
+            "stored the secret the helpdesk's rules now send with each webhook")
