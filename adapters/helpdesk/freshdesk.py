@@ -11,9 +11,10 @@ Freshdesk's words at the boundary:
 
 Strategies this adapter owns:
 
-- the customer: the contact whose ``phone``, else ``mobile``, is exactly the E.164 number
-  (Freshdesk matches phone numbers as strings, so a lookup comes first, or duplicates appear);
-  else a contact created with name and phone;
+- the customer: the contact whose ``phone`` is exactly the E.164 number (Freshdesk matches
+  phone numbers as strings, so a lookup comes first, or duplicates appear), also ``mobile`` when
+  ``match_mobile`` is set (one more call per new number); else a contact created with name and
+  phone: a new customer costs three calls (look, contact, ticket);
 - creating once: Freshdesk has no idempotency key, so the ticket carries a marker tag
   ``smsc-<first 20 hex of the operation key>`` and ``resume_create`` looks through the
   requester's tickets updated since just before the attempt (a list, never search, which lags);
@@ -156,6 +157,9 @@ class FreshdeskSettings:
     requests_per_minute: int = 200  # Growth
     ticket_writes_per_minute: int = 80  # Growth's ticket create / update class
     group_id: int | None = None
+    # Also look the number up as a contact's mobile. Freshdesk's own matching (a ticket created
+    # with ``phone``) reads only the contact's phone field; off, a new number costs one lookup.
+    match_mobile: bool = False
 
     @property
     def host(self) -> str:
@@ -184,6 +188,7 @@ class FreshdeskSchema(Section):
     ticket_writes_per_minute = mf.Integer(validate=validate.Range(1, 100000))
     group_id = mf.Integer(strict=True, allow_none=True,
                           validate=validate.Range(1, 2**63 - 1))
+    match_mobile = mf.Boolean()
 
 
 @dataclass(frozen=True)
@@ -251,6 +256,7 @@ class FreshdeskClient(HelpdeskAdapter):
                       clock: Callable[[], float] = time.time) -> FreshdeskClient:
         client = cls(settings.effective_base_url, settings.api_key, source=settings.source,
                      status=settings.status, group_id=settings.group_id,
+                     match_mobile=settings.match_mobile,
                      webhook_secret=settings.webhook_secret, timeout=settings.timeout,
                      budget=budget, clock=clock)
         client.settings = settings
@@ -295,14 +301,15 @@ class FreshdeskClient(HelpdeskAdapter):
         return EVENT_REPLY
 
     def __init__(self, base_url: str, api_key: str, *, source: int = 3, status: int = OPEN,
-                 group_id: int | None = None, webhook_secret: str = "",
-                 **kwargs: Any) -> None:
+                 group_id: int | None = None, match_mobile: bool = False,
+                 webhook_secret: str = "", **kwargs: Any) -> None:
         # HTTP Basic with the API key as user name and any password ("X" in the docs:
         # https://developers.freshdesk.com/api/#authentication).
         super().__init__(base_url, auth=(api_key, "X"), **kwargs)
         self.source = source
         self.status = status
         self.group_id = group_id
+        self.match_mobile = match_mobile
         self.webhook_secret = webhook_secret
         self.settings: FreshdeskSettings | None = None
         self._me: int | None = None
@@ -325,13 +332,19 @@ class FreshdeskClient(HelpdeskAdapter):
         return self._me
 
     def ensure_requester(self, phone_e164: str, *, name: str | None = None) -> HelpdeskUser:
-        """The contact whose phone, else mobile, is this number; else one created with it.
+        """The contact whose phone (else, with ``match_mobile``, mobile) is this number; else
+        one created with it.
 
         Freshdesk compares phone numbers as strings (../shared/docs/reference/freshdesk.md), so
-        the connector looks the E.164 form up itself before creating anyone, under both fields
-        a person added by hand may carry it in. When several contacts share the number, the
-        oldest is the customer (one stable choice, never a new duplicate). Without ``name`` the
-        number stands in (a contact needs a name). Callers cache the id.
+        the connector looks the E.164 form up itself before creating anyone: ONE call on
+        ``phone``, the field Freshdesk itself matches when a ticket names the requester by phone
+        (https://developers.freshdesk.com/api/#create_ticket: when no contact has that phone
+        number, one is added; the reference doc's server code reads only ``phone``), so a new
+        customer costs three calls in all. ``match_mobile`` also looks at ``mobile``, where an
+        agent may have saved a known customer's number (one more call per new number, no
+        duplicate contact for them). When several contacts share the number, the oldest is the
+        customer (one stable choice, never a new duplicate). Without ``name`` the number stands
+        in (a contact needs a name). Callers cache the id.
         """
         owner = self._phone_owner(phone_e164)
         if owner is not None:
@@ -350,7 +363,7 @@ class FreshdeskClient(HelpdeskAdapter):
         return _user(data)
 
     def _phone_owner(self, phone_e164: str) -> dict[str, Any] | None:
-        for field_name in ("phone", "mobile"):
+        for field_name in ("phone", "mobile") if self.match_mobile else ("phone",):
             # params encode "+" as %2B; a bare "+" in a query string reads as a space.
             found = self._items("find_requester", "/contacts",
                                 {field_name: phone_e164, "per_page": self.page_size},

@@ -270,22 +270,44 @@ def test_a_known_phone_is_that_contact_with_plus_encoded(
     assert fd.calls == {"find_requester": 1, "total": 1}
 
 
-def test_a_number_saved_as_mobile_is_found_too(rsps: responses.RequestsMock,
-                                               fd: FreshdeskClient) -> None:
+def test_with_match_mobile_a_number_saved_as_mobile_is_found_too(
+        rsps: responses.RequestsMock, budget: FakeBudget) -> None:
+    fd = FreshdeskClient(BASE, KEY, budget=budget, match_mobile=True)
     rsps.get(f"{API}/contacts", json=[])
     rsps.get(f"{API}/contacts", json=[contact(44, mobile=PHONE), contact(43, mobile=PHONE)])
     user = fd.ensure_requester(PHONE)
     assert user.id == 43  # several share it: the oldest, one stable choice
+    assert "phone=%2B12025550142" in str(rsps.calls[0].request.url)
     assert "mobile=%2B12025550142" in str(rsps.calls[1].request.url)
+    assert fd.calls == {"find_requester": 2, "total": 2}
 
 
-def test_a_new_number_is_one_contact_with_a_name(rsps: responses.RequestsMock,
-                                                 fd: FreshdeskClient) -> None:
-    rsps.get(f"{API}/contacts", json=[])
-    rsps.get(f"{API}/contacts", json=[])
+def test_a_new_number_is_one_lookup_on_phone_and_one_contact_with_a_name(
+        rsps: responses.RequestsMock, fd: FreshdeskClient) -> None:
+    # As Freshdesk matches a ticket's phone: the contact's phone field only, never mobile.
+    rsps.get(f"{API}/contacts", json=[], match=[responses.matchers.query_param_matcher(
+        {"phone": PHONE, "per_page": "100"})])
     rsps.post(f"{API}/contacts", json=contact(REQUESTER, phone=PHONE, name=PHONE), status=201)
     assert fd.ensure_requester(PHONE).id == REQUESTER
-    assert body_of(rsps.calls[2]) == {"name": PHONE, "phone": PHONE}  # a name is required
+    assert body_of(rsps.calls[1]) == {"name": PHONE, "phone": PHONE}  # a name is required
+    assert fd.calls == {"find_requester": 1, "ensure_requester": 1, "total": 2}
+
+
+def test_a_new_customer_costs_three_calls(rsps: responses.RequestsMock,
+                                          fd: FreshdeskClient) -> None:
+    rsps.get(f"{API}/contacts", json=[])
+    rsps.post(f"{API}/contacts", json=contact(REQUESTER, phone=PHONE), status=201)
+    rsps.post(f"{API}/tickets", json=ticket(), status=201)
+    fd.create_ticket(new(requester_id=fd.ensure_requester(PHONE).id))
+    assert fd.calls["total"] == 3
+
+
+def test_match_mobile_from_settings() -> None:
+    settings = FreshdeskSchema().load({"domain": "acme", "match_mobile": True})
+    assert settings.match_mobile is True
+    assert FreshdeskClient.from_settings(settings).match_mobile is True
+    assert FreshdeskSettings().match_mobile is False
+    assert FreshdeskClient(BASE, KEY).match_mobile is False
 
 
 def test_an_ignored_filter_never_picks_a_stranger(rsps: responses.RequestsMock,
@@ -293,15 +315,13 @@ def test_an_ignored_filter_never_picks_a_stranger(rsps: responses.RequestsMock,
     # An answer listing everyone (a filter not applied) holds no owner of the number.
     everyone = [contact(1, phone="+14155550100"), contact(2, mobile=None)]
     rsps.get(f"{API}/contacts", json=everyone)
-    rsps.get(f"{API}/contacts", json=everyone)
     rsps.post(f"{API}/contacts", json=contact(REQUESTER, phone=PHONE), status=201)
     assert fd.ensure_requester(PHONE, name="SMS " + PHONE).id == REQUESTER
-    assert body_of(rsps.calls[2])["name"] == "SMS " + PHONE
+    assert body_of(rsps.calls[1])["name"] == "SMS " + PHONE
 
 
 def test_a_contact_made_meanwhile_is_taken_not_duplicated(rsps: responses.RequestsMock,
                                                           fd: FreshdeskClient) -> None:
-    rsps.get(f"{API}/contacts", json=[])
     rsps.get(f"{API}/contacts", json=[])
     rsps.post(f"{API}/contacts", status=409, json={
         "description": "Validation failed",
@@ -313,7 +333,6 @@ def test_a_contact_made_meanwhile_is_taken_not_duplicated(rsps: responses.Reques
 
 def test_other_contact_refusals_are_raised_whole(rsps: responses.RequestsMock,
                                                  fd: FreshdeskClient) -> None:
-    rsps.get(f"{API}/contacts", json=[])
     rsps.get(f"{API}/contacts", json=[])
     rsps.post(f"{API}/contacts", status=400, json={
         "description": "Validation failed",

@@ -109,12 +109,22 @@ class TestFreshdeskContract(HelpdeskContract):
 
     # -- what only Freshdesk needs ----------------------------------------------------------
 
-    def test_a_number_saved_as_mobile_gets_that_person(self, world: Sandbox,
-                                                       helpdesk: FreshdeskClient) -> None:
+    def test_with_match_mobile_a_number_saved_as_mobile_gets_that_person(
+            self, world: Sandbox) -> None:
+        helpdesk = FreshdeskClient(world.freshdesk_url, FRESHDESK_KEY, match_mobile=True)
         owner = int(_post(world.freshdesk_url + "/_sandbox/contacts",
                           {"name": "Mo Bile", "mobile": MOBILE_OWNER})["id"])
         user = helpdesk.ensure_requester(MOBILE_OWNER, name="SMS " + MOBILE_OWNER)
         assert (user.id, user.name) == (owner, "Mo Bile")
+        assert self.people_with_phone(world, MOBILE_OWNER) == 1
+        assert helpdesk.calls["find_requester"] == 2
+
+    def test_a_new_customer_is_one_lookup_one_contact_one_ticket(
+            self, world: Sandbox, helpdesk: FreshdeskClient) -> None:
+        # Without match_mobile the number is looked up as Freshdesk matches it: phone only.
+        user = helpdesk.ensure_requester(MOBILE_OWNER, name="SMS " + MOBILE_OWNER)
+        helpdesk.create_ticket(self.new(user.id))
+        assert helpdesk.calls["total"] == 3
         assert self.people_with_phone(world, MOBILE_OWNER) == 1
 
     def test_a_new_ticket_carries_source_status_tags_and_an_escaped_body(
