@@ -379,3 +379,44 @@ def test_help_lists_the_subcommands() -> None:
     assert result.exit_code == 0
     for name in ("start", "text", "reply", "show"):
         assert name in result.output
+
+
+def test_freshdesk_start_reply_and_show(connector: Receiver) -> None:
+    """`sandbox --helpdesk freshdesk`: its banner's config points a connector at the Freshdesk
+    stand-in, `reply` is an agent's reply in its UI, `show` prints its tickets and notes."""
+    fd_port, twilio_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "connector", "sandbox", "--helpdesk", "freshdesk",
+         "--freshdesk-port", str(fd_port), "--twilio-port", str(twilio_port),
+         "--connector-url", connector.url],
+        cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    running = SandboxProcess(process, f"http://127.0.0.1:{fd_port}",
+                             f"http://127.0.0.1:{twilio_port}")
+    try:
+        out = running.read_banner()
+        assert f"Freshdesk sandbox {running.zendesk_url}" in out
+        snippet = "\n".join(line[4:] for line in out.splitlines() if line.startswith("    ")
+                            and not line.startswith("    sms-connector"))
+        settings = settings_from_dict(tomllib.loads(snippet))
+        assert settings.helpdesk.kind == "freshdesk"
+        assert settings.freshdesk.effective_base_url == running.zendesk_url
+        auth = (settings.freshdesk.api_key, "X")
+        contact = requests.post(f"{running.zendesk_url}/api/v2/contacts", auth=auth, timeout=10,
+                                json={"name": "Pat", "phone": "+12025550142"}).json()
+        ticket = requests.post(f"{running.zendesk_url}/api/v2/tickets", auth=auth, timeout=10,
+                               json={"requester_id": contact["id"], "subject": "SMS",
+                                     "description": "where is my order", "status": 2,
+                                     "priority": 1, "source": 3, "tags": ["sms"]}).json()
+        replied = run_cli("sandbox", "reply", str(ticket["id"]), "on its way", "--helpdesk",
+                          "freshdesk", "--helpdesk-url", running.zendesk_url)
+        assert replied.returncode == 0, replied.stderr
+        assert f"ticket #{ticket['id']}: public reply by agent" in replied.stdout
+        shown = run_cli("sandbox", "show", "--helpdesk", "freshdesk", "--helpdesk-url",
+                        running.zendesk_url, "--twilio-url", running.twilio_url)
+        assert shown.returncode == 0, shown.stderr
+        assert f"Freshdesk ({running.zendesk_url})" in shown.stdout
+        assert f"#{ticket['id']} [open]" in shown.stdout and "public  " in shown.stdout
+        assert "on its way" in shown.stdout
+    finally:
+        returncode, _out, err = running.stop()
+        assert returncode == 0, err
