@@ -332,3 +332,32 @@ def test_the_api_key_never_reaches_the_log(stack):
     open_ticket(stack)
     assert FRESHDESK_KEY not in stack.logs()
     assert secret(stack) not in stack.logs()
+
+
+def test_a_stalled_delivery_is_408_and_an_agent_reply_still_goes_out(stack):
+    """A client that sends a Freshdesk delivery's headers and half its body, then nothing: it gets
+    408 after the read deadline, and holds up nobody (a genuine reply is texted meanwhile)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    ticket = open_ticket(stack)
+    address = urlsplit(stack.connector_url)
+    body = json.dumps({"ticket_id": str(ticket["id"]), "event": "reply_sent"}).encode()
+    stalled = []
+    for _ in range(12):
+        sock = socket.create_connection((address.hostname, address.port), timeout=30)
+        sock.sendall(b"POST /webhooks/helpdesk/freshdesk HTTP/1.1\r\nHost: "
+                     + address.netloc.encode() + b"\r\nContent-Type: application/json\r\n"
+                     + SECRET_HEADER.encode() + b": " + secret(stack).encode() + b"\r\n"
+                     b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+                     + body[: len(body) // 2])
+        stalled.append(sock)
+    try:
+        agent_reply(stack.sandbox.helpdesk_url, ticket["id"], "Found it, ships today.")
+        wait_for(lambda: len(handset(stack, ALICE)) == 2, timeout=15)
+        assert stalled[0].recv(4096).startswith(b"HTTP/1.1 408")
+    finally:
+        for sock in stalled:
+            sock.close()
+    wait_for(lambda: settled(stack))
+    assert handset(stack, ALICE)[1] == "Found it, ships today."
