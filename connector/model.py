@@ -214,6 +214,11 @@ class NewTicket:
     uploads: tuple[str, ...] = ()  # tokens from Helpdesk.upload
     follows: int | None = None
     follows_state: str | None = None  # TICKET_SOLVED or TICKET_CLOSED
+    # The policy pack's group NAME for the scenario (``Scenario.group``), None when it names
+    # none. An adapter resolves it to its helpdesk's group (Freshdesk: by name, falling back to
+    # its configured group). The Zendesk adapter ignores it for now: routing for Zendesk comes
+    # with the policy-as-code issue.
+    group: str | None = None
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,9 @@ Strategies this adapter owns:
   write: ``expected_version`` is ignored, and an answer without the ticket's state says
   TICKET_UNKNOWN (the status rule's deliveries keep the connector's remembered state fresh);
 - reconciling an update: the ticket's conversations hold the same text by the same author;
+- the group: the policy's group name (``NewTicket.group``) is looked up among the account's
+  groups, listed once per ten minutes per client and only when a ticket names one; a name
+  Freshdesk does not know is ``group_id`` (or no group) and a warning, never a failed ticket;
 - following up: Freshdesk has no follow-up link for an ordinary ticket (parent / child and
   trackers are other things, on some plans only), so the new ticket's description ends by naming
   the old one ("Follows ticket #N"), where the agent reads first, at no extra call;
@@ -138,6 +141,7 @@ MAX_UPLOAD_BYTES = 64 * 1024 * 1024  # … and bytes
 # (https://developers.freshdesk.com/api/#create_ticket, #create_note).
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
 DESCRIPTIONS_KEPT = 1024  # tickets whose description and requester this client remembers
+GROUPS_TTL = 600.0  # the account's groups, by name, are listed again after ten minutes
 
 UPLOAD_TOKEN_PREFIX = "freshdesk-upload:"
 NOTICE = "[Attachment {name} could not be attached: {reason}. The text above arrived in full.]"
@@ -315,6 +319,8 @@ class FreshdeskClient(HelpdeskAdapter):
         self._me: int | None = None
         self._uploads: OrderedDict[str, _Upload] = OrderedDict()
         self._known: OrderedDict[int, _Known] = OrderedDict()
+        self._groups: dict[str, int] = {}  # a group's name, casefolded → its id
+        self._groups_at: float | None = None
 
     # -- people ---------------------------------------------------------------------------------
 
@@ -393,11 +399,43 @@ class FreshdeskClient(HelpdeskAdapter):
         }
         if new.priority in PRIORITY_CODES:
             fields["priority"] = PRIORITY_CODES[new.priority]
-        if self.group_id is not None:
-            fields["group_id"] = self.group_id
+        group_id = self._group_id(new.group) if new.group else self.group_id
+        if group_id is not None:
+            fields["group_id"] = group_id
         data = self._json_body(self._write("create_ticket", "POST", "/tickets", fields, files))
         self._remember(data, text=text)
         return _ticket(data), False
+
+    def _group_id(self, name: str) -> int | None:
+        """The id of the Freshdesk group called ``name`` (case and spacing aside), from the
+        account's groups (``GET /groups``, paged: https://developers.freshdesk.com/api/#groups),
+        listed at most once per ``GROUPS_TTL`` by this client. A name Freshdesk does not know,
+        or groups this key may not list, gives ``freshdesk.group_id`` (else no group) and a
+        warning: a ticket never fails for its group."""
+        now = self.clock()
+        if self._groups_at is None or now - self._groups_at > GROUPS_TTL:
+            try:
+                raws = self._items("list_groups", "/groups", {"per_page": self.page_size})
+            except ExternalServiceError as exc:
+                if exc.retryable:
+                    raise  # nothing is written yet: the job tries again
+                log.warning("Freshdesk groups could not be listed; SMS tickets get the "
+                            "configured group", extra={"error": str(exc)})
+                raws = []
+            groups: dict[str, int] = {}
+            for raw in sorted(raws, key=lambda r: _int(r.get("id"))):
+                group_id = _int(raw.get("id"))
+                if group_id > 0 and _group_key(raw.get("name")):
+                    groups.setdefault(_group_key(raw.get("name")), group_id)
+            self._groups, self._groups_at = groups, now
+        found = self._groups.get(_group_key(name))
+        if found is None:
+            log.warning("the policy's group %r is not a Freshdesk group; the ticket gets "
+                        "freshdesk.group_id (%s)", name,
+                        self.group_id if self.group_id is not None else "none",
+                        extra={"group": name})
+            return self.group_id
+        return found
 
     def resume_create(self, new: NewTicket) -> Ticket | None:
         """The requester's tickets updated since shortly before the attempt, newest first,
@@ -719,6 +757,11 @@ def _payload(request: WebhookRequest) -> Any:
 
 def _digits(value: Any) -> str:
     return "".join(ch for ch in str(value or "") if ch.isascii() and ch.isdigit())
+
+
+def _group_key(name: Any) -> str:
+    """A group's name as compared: case and runs of spaces aside."""
+    return " ".join(str(name or "").split()).casefold()
 
 
 def _int(value: Any) -> int:

@@ -139,7 +139,9 @@ def new_ticket(inflight: dict[str, Any]) -> NewTicket:
         requester_id=int(inflight["requester_id"]), subject=inflight["subject"],
         body=inflight["body"], key=inflight["key"], attempted_at=float(inflight["at"]),
         priority=inflight["priority"], tags=tuple(inflight["tags"]),
-        uploads=tuple(inflight["uploads"]), follows=follows, follows_state=state)
+        uploads=tuple(inflight["uploads"]), follows=follows, follows_state=state,
+        # Records written before groups were carried name none.
+        group=inflight.get("group"))
 
 
 def ticket_update(inflight: dict[str, Any]) -> TicketUpdate:
@@ -353,7 +355,7 @@ class InboundRun:
             "body": body, "uploads": uploads, "priority": result.priority, "tags": tags,
             "follows": follows[0] if follows else None,
             "follows_state": follows[1] if follows else None,
-            "category": result.category, "tier": result.tier,
+            "category": result.category, "tier": result.tier, "group": result.group,
         }
         with self.engine.begin() as conn:
             self._save(conn, inflight=inflight, requester_id=requester_id,

@@ -371,6 +371,86 @@ def test_create_ticket_json_body(rsps: responses.RequestsMock, budget: FakeBudge
     assert budget.before == [("ticket_writes", "new"), ("account", None)]
 
 
+def groups_page(*names: tuple[int, str], next_page: int | None = None) -> dict[str, Any]:
+    """``responses`` kwargs for one page of ``GET /groups`` (ids and names)."""
+    headers = ({"Link": f'<{API}/groups?page={next_page}&per_page=100>; rel="next"'}
+               if next_page else {})
+    return {"json": [{"id": id_, "name": name, "description": None, "unassigned_for": "30m"}
+                     for id_, name in names], "headers": headers}
+
+
+def test_the_policy_s_group_is_found_by_name_across_pages(rsps: responses.RequestsMock,
+                                                          budget: FakeBudget) -> None:
+    fd = FreshdeskClient(BASE, KEY, budget=budget, group_id=5)
+    rsps.get(f"{API}/groups", **groups_page((11, "Sales"), next_page=2),
+             match=[responses.matchers.query_param_matcher({"per_page": "100"})])
+    rsps.get(f"{API}/groups?page=2&per_page=100", **groups_page((12, "Billing  Team")))
+    rsps.post(f"{API}/tickets", json=ticket(group_id=12), status=201)
+    fd.create_ticket(new(group="billing team"))  # case and spacing aside
+    assert body_of(rsps.calls[2])["group_id"] == 12  # the policy's group, not the default 5
+    assert fd.calls == {"list_groups": 2, "create_ticket": 1, "total": 3}
+    assert budget.before[:2] == [("account", None), ("account", None)]
+
+
+def test_groups_are_listed_once_per_ten_minutes(rsps: responses.RequestsMock,
+                                                fd: FreshdeskClient, clock: Clock) -> None:
+    rsps.get(f"{API}/groups", **groups_page((12, "Billing")))
+    rsps.post(f"{API}/tickets", json=ticket(), status=201)
+    fd.create_ticket(new(group="Billing"))
+    clock.now += 590
+    fd.create_ticket(new(group="Billing", key="6" * 32))
+    assert fd.calls["list_groups"] == 1
+    rsps.get(f"{API}/groups", **groups_page((13, "Billing")))  # renamed and recreated
+    clock.now += 20
+    fd.create_ticket(new(group="Billing", key="7" * 32))
+    assert fd.calls["list_groups"] == 2
+    assert [body_of(c)["group_id"] for c in rsps.calls
+            if c.request.method == "POST"] == [12, 12, 13]
+
+
+def test_no_group_in_the_policy_costs_no_call(rsps: responses.RequestsMock,
+                                              fd: FreshdeskClient) -> None:
+    rsps.post(f"{API}/tickets", json=ticket(), status=201)
+    fd.create_ticket(new(group=None))
+    assert "group_id" not in body_of(rsps.calls[0])
+    assert fd.calls == {"create_ticket": 1, "total": 1}
+
+
+@pytest.mark.parametrize(("default", "sent"), [(5, 5), (None, None)])
+def test_a_group_freshdesk_does_not_know_is_the_default_and_a_warning(
+        rsps: responses.RequestsMock, budget: FakeBudget, caplog: pytest.LogCaptureFixture,
+        default: int | None, sent: int | None) -> None:
+    fd = FreshdeskClient(BASE, KEY, budget=budget, group_id=default)
+    rsps.get(f"{API}/groups", **groups_page((11, "Sales")))
+    rsps.post(f"{API}/tickets", json=ticket(), status=201)
+    with caplog.at_level("WARNING", logger="sms_connector.freshdesk"):
+        created, _ = fd.create_ticket(new(group="Tier 2"))
+    assert created.id == 35436  # the ticket never fails for its group
+    assert body_of(rsps.calls[1]).get("group_id") == sent
+    [record] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "'Tier 2'" in record.getMessage() and record.__dict__["group"] == "Tier 2"
+
+
+def test_groups_this_key_may_not_list_are_the_default(rsps: responses.RequestsMock,
+                                                      budget: FakeBudget, clock: Clock) -> None:
+    fd = FreshdeskClient(BASE, KEY, budget=budget, group_id=5, clock=clock)
+    rsps.get(f"{API}/groups", status=403, json={
+        "code": "access_denied", "message": "You are not authorized to perform this action."})
+    rsps.post(f"{API}/tickets", json=ticket(), status=201)
+    fd.create_ticket(new(group="Billing"))
+    fd.create_ticket(new(group="Billing", key="6" * 32))
+    assert [body_of(c)["group_id"] for c in rsps.calls if c.request.method == "POST"] == [5, 5]
+    assert fd.calls["list_groups"] == 1  # the refusal is remembered as long as a listing
+
+
+def test_groups_unreachable_for_now_make_the_job_retry_before_any_write(
+        rsps: responses.RequestsMock, fd: FreshdeskClient) -> None:
+    rsps.get(f"{API}/groups", status=503, body="<html>down</html>")
+    with pytest.raises(TransientError):
+        fd.create_ticket(new(group="Billing"))
+    assert fd.calls == {"list_groups": 1, "total": 1}  # no ticket written
+
+
 @pytest.mark.parametrize(("priority", "code"), [
     (PRIORITY_LOW, 1), (PRIORITY_NORMAL, 2), (PRIORITY_HIGH, 3), (PRIORITY_URGENT, 4),
     (None, None)])

@@ -228,11 +228,46 @@ def test_records_written_before_core_words_still_resume():
                "followup_of": 41}
     new = new_ticket(created)
     assert (new.follows, new.follows_state, new.key, new.tags) == (41, "closed", "k", ("sms",))
+    assert new.group is None  # records from before groups were carried
+    assert new_ticket({**created, "group": "Billing"}).group == "Billing"
     updated = {"op": "update", "body": "b", "uploads": ["t"], "status": "open",
                "add_tags": ["x"], "remove_tags": [], "requester_id": 7, "stamp": "v1"}
     change = ticket_update(updated)
     assert (change.reopen, change.uploads, change.expected_version) == (True, ("t",), "v1")
     assert ticket_update({**updated, "status": None}).reopen is False
+
+
+def test_the_policy_s_group_reaches_the_new_ticket_and_its_inflight_record(world):
+    import dataclasses
+
+    runtime, _ = world
+    policy = runtime.policy
+    runtime.policy = dataclasses.replace(policy, scenarios=tuple(
+        dataclasses.replace(s, group=f"Team {s.id}") for s in policy.scenarios))
+    asked = []
+    create = runtime.helpdesk.create_ticket
+
+    def spy(new):
+        # Recorded before the call: a retry after a lost answer asks for the same group.
+        asked.append((new, conversation_row(runtime)["inflight"]))
+        return create(new)
+
+    runtime.helpdesk.create_ticket = spy
+    text(runtime, "where is my order", "SM30")
+    [(new, inflight)] = asked
+    category = conversation_row(runtime)["category"]
+    assert new.group == inflight["group"] == f"Team {category}"
+    assert new_ticket(inflight) == new
+
+
+def test_a_pack_naming_no_group_files_tickets_without_one(world):
+    runtime, _ = world
+    assert all(s.group is None for s in runtime.policy.scenarios)  # the default pack
+    asked = []
+    create = runtime.helpdesk.create_ticket
+    runtime.helpdesk.create_ticket = lambda new: asked.append(new) or create(new)
+    text(runtime, "where is my order", "SM31")
+    assert [n.group for n in asked] == [None]
 
 
 def test_a_ticket_deleted_in_the_helpdesk_gets_a_new_one_and_the_conversation_goes_on(world):
