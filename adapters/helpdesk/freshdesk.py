@@ -8,6 +8,7 @@ Freshdesk's words at the boundary:
     404 on a ticket's show / update / notes, ``deleted``   → TicketGone
     ``{"description", "errors": [{field, message, code}]}`` → the message, every entry
     the requester, ``incoming``, note (source 2) by the API key's agent → AUTHOR_*, from_integration
+    an agent's note, even ``private: false``                → public False (only a Reply is sent)
 
 Strategies this adapter owns:
 
@@ -594,9 +595,18 @@ class FreshdeskClient(HelpdeskAdapter):
             author = AUTHOR_CONNECTOR
         else:
             author = AUTHOR_AGENT
+        # The core's ``public`` is "a reply the customer is sent". In Freshdesk an agent writes
+        # to the customer with a Reply (source 0, e-mailed to the requester:
+        # https://developers.freshdesk.com/api/#reply_ticket); an agent's note, even a public
+        # one (private false), is only shown on the ticket and the portal, never sent
+        # (https://developers.freshdesk.com/api/#add_note), and fires no reply_sent, the event
+        # the installed rule waits for (../shared/docs/reference/freshdesk.md, Automation
+        # rules). Texting it would send it late, with the agent's next reply. The customer's own
+        # incoming notes stay public: they are the customer's texts.
+        public = not private and not (note and author == AUTHOR_AGENT)
         body_html = raw.get("body")
         return Comment(
-            id=_int(raw.get("id")), author_id=user_id, author=author, public=not private,
+            id=_int(raw.get("id")), author_id=user_id, author=author, public=public,
             body=_text(raw), html_body=str(body_html) if body_html is not None else None,
             created_at=raw.get("created_at"),
             # A note by the customer or the connector's agent is an API write: no one makes

@@ -754,6 +754,31 @@ def test_list_comments_classifies_authors_newest_first(rsps: responses.RequestsM
     assert fd.calls["total"] == before + 1
 
 
+def test_an_agent_s_public_note_is_not_a_reply_the_customer_s_note_is(
+        rsps: responses.RequestsMock, fd: FreshdeskClient) -> None:
+    from connector.pipeline.agent_reply import pick_replies
+
+    rsps.get(f"{API}/tickets/35436", json=ticket())
+    rsps.get(f"{API}/tickets/35436/conversations", json=[
+        conversation(1, AGENT, source=2, private=False, body="shown in the portal only",
+                     at="2026-04-01T12:01:00Z"),
+        conversation(2, ME, source=2, private=False, body="the key's agent, in the UI",
+                     at="2026-04-01T12:02:00Z"),
+        conversation(3, REQUESTER, source=2, private=False, incoming=True, body="my text",
+                     at="2026-04-01T12:03:00Z"),
+        conversation(4, AGENT, source=0, body="Your order shipped.", at="2026-04-01T12:04:00Z"),
+    ])
+    comments = fd.list_comments(35436)
+    assert [(c.id, c.author, c.public) for c in comments] == [
+        (4, AUTHOR_AGENT, True),  # a Reply: e-mailed to the customer, so texted
+        (3, AUTHOR_CUSTOMER, True),  # the customer's own text stays public
+        (2, AUTHOR_AGENT, False),  # a public note is no reply: never sent to the customer
+        (1, AUTHOR_AGENT, False),
+        (0, AUTHOR_CUSTOMER, True),
+    ]
+    assert [c.id for c in pick_replies(comments, cutoff=0.0)] == [4]
+
+
 def test_a_created_ticket_s_comments_are_one_call(rsps: responses.RequestsMock,
                                                   fd: FreshdeskClient) -> None:
     rsps.post(f"{API}/tickets", json=ticket(description_text=None), status=201)

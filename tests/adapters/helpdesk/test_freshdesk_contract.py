@@ -159,6 +159,22 @@ class TestFreshdeskContract(HelpdeskContract):
                   if c.public and c.author == AUTHOR_AGENT and not c.from_integration]
         assert [c.body for c in picked] == ["On it."]
 
+    def test_an_agent_s_public_note_is_not_texted(
+            self, world: Sandbox, helpdesk: FreshdeskClient, requester: int) -> None:
+        # A public note is shown in the portal, never sent: only a Reply reaches the customer.
+        from connector.pipeline.agent_reply import pick_replies
+
+        ticket = self.filed(helpdesk, requester)
+        response = requests.post(f"{world.freshdesk_url}/api/v2/tickets/{ticket.id}/notes",
+                                 json={"body": "<p>Checked the warehouse</p>", "private": False},
+                                 auth=(FRESHDESK_KEY, "X"), timeout=10)
+        assert response.status_code == 201, response.text
+        self.reply_as_agent(world, ticket.id, "It ships today.")
+        comments = helpdesk.list_comments(ticket.id)
+        [note] = [c for c in comments if c.body.strip() == "Checked the warehouse"]
+        assert (note.author, note.public) == (AUTHOR_AGENT, False)
+        assert [c.body for c in pick_replies(comments, cutoff=0.0)] == ["It ships today."]
+
     def test_attachments_on_a_new_ticket(self, world: Sandbox, helpdesk: FreshdeskClient,
                                          requester: int) -> None:
         token = helpdesk.upload("sms-SM1-1.png", b"\x89PNG first", "image/png")
