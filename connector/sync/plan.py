@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["ACTIONS", "CREATE", "DELETE", "KEEP", "UPDATE", "ApplyResult", "Change",
-           "DesiredObject", "Plan"]
+           "DesiredObject", "FieldChange", "Plan"]
 
 CREATE, UPDATE, DELETE, KEEP = "create", "update", "delete", "keep"
 ACTIONS = (CREATE, UPDATE, DELETE, KEEP)
@@ -28,17 +28,45 @@ class DesiredObject:
 
 
 @dataclass(frozen=True)
+class FieldChange:
+    """One field of an update: what the helpdesk holds now and what the policy asks for (both as
+    the helpdesk's API writes them; secrets are shown as a placeholder, never their value)."""
+
+    field: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
 class Change:
     action: str  # create | update | delete | keep
     kind: str
     title: str
     object_id: str | None = None
     fields: tuple[str, ...] = ()  # what differs, for an update
+    details: tuple[FieldChange, ...] = ()  # the same fields with their values, when known
+    note: str = ""  # why, when the action needs saying (a delete the helpdesk cannot do …)
+
+    def as_json(self) -> dict[str, Any]:
+        """``{"kind", "name", "action", "changes"}`` for ``policy plan --json`` (keep → noop)."""
+        changes: dict[str, Any] = {d.field: {"from": d.before, "to": d.after}
+                                   for d in self.details}
+        for name in self.fields:
+            changes.setdefault(name, {})
+        data: dict[str, Any] = {"kind": self.kind, "name": self.title,
+                                "action": "noop" if self.action == KEEP else self.action,
+                                "changes": changes}
+        if self.object_id:
+            data["id"] = self.object_id
+        if self.note:
+            data["note"] = self.note
+        return data
 
     def line(self) -> str:
         where = f" #{self.object_id}" if self.object_id else ""
         what = f" ({', '.join(self.fields)})" if self.fields else ""
-        return f"{self.action:<7} {self.kind} {self.title!r}{where}{what}"
+        why = f" - {self.note}" if self.note else ""
+        return f"{self.action:<7} {self.kind} {self.title!r}{where}{what}{why}"
 
 
 @dataclass(frozen=True)
