@@ -111,7 +111,9 @@ class FreshdeskAutomation:
         except ExternalServiceError as exc:
             raise self._explained(exc) from exc
 
-    def apply(self, policy: Policy, public_url: str) -> ApplyResult:
+    def apply(self, policy: Policy, public_url: str, *,
+              progress: Callable[[Change], None] | None = None) -> ApplyResult:
+        # ``progress`` is accepted for the port; this adapter reports nothing yet.
         self._step = READING
         try:
             return self._apply(policy, public_url)

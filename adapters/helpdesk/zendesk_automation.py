@@ -19,7 +19,7 @@ raised again with what the admin can do about it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,7 +116,9 @@ class ZendeskAutomation:
         except ExternalServiceError as exc:
             raise self._explained(exc) from exc
 
-    def apply(self, policy: Policy, public_url: str) -> ApplyResult:
+    def apply(self, policy: Policy, public_url: str, *,
+              progress: Callable[[Change], None] | None = None) -> ApplyResult:
+        # ``progress`` is accepted for the port; this adapter reports nothing yet.
         self._step = READING
         try:
             return self._apply(policy, public_url)

@@ -10,10 +10,11 @@ values of connector/sync/plan.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, Self, runtime_checkable
 
 from connector.ports import Helpdesk
-from connector.sync.plan import ApplyResult, DesiredObject, Plan
+from connector.sync.plan import ApplyResult, Change, DesiredObject, Plan
 from mappings.policy import Policy
 
 __all__ = ["HelpdeskAutomation"]
@@ -40,8 +41,10 @@ class HelpdeskAutomation(Protocol):
         nothing. ``plan.drift`` is what differs; empty when the helpdesk matches."""
         ...
 
-    def apply(self, policy: Policy, public_url: str) -> ApplyResult:
+    def apply(self, policy: Policy, public_url: str, *,
+              progress: Callable[[Change], None] | None = None) -> ApplyResult:
         """Carry out a fresh plan, idempotently: a second run finds only keeps and writes
-        nothing. The result carries the webhook signing secret the helpdesk holds now (read
-        back, so a rotated secret is picked up), or ``None`` when the helpdesk signs nothing."""
+        nothing; ``progress`` is told each change once it is written. The result carries the
+        webhook signing secret the helpdesk holds now (read back, so a rotated secret is picked
+        up), or ``None`` when the helpdesk signs nothing."""
         ...
