@@ -331,16 +331,26 @@ class InboundRun:
         plain = [m["body"] for m in pending if not m["keyword"]]
         result: Triage = triage(" ".join(plain) or " ".join(texts), self.runtime.policy)
         opted_in_keyword = any(m["keyword"] for m in pending[:1])
-        requester_id = self._requester(phone)
-        uploads, notes = self._media(pending)
-        tags = list(result.tags)
-        add, _remove = self._tag_changes(pending)
-        tags.extend(t for t in add if t not in tags)
         ack = None
         with self.engine.begin() as conn:
             opted_out = is_opted_out(conn, phone, conv["channel_key"])
         if not opted_out and not opted_in_keyword:
             ack = self.runtime.policy.render_ack(result.category)
+        # The acknowledgement goes first, before any helpdesk call: the customer hears back in
+        # seconds even while the helpdesk is slow, rate-limited or down. Its id is the first
+        # pending text's, so a retried job (or a creation started over) queues it once.
+        ack_id = f"{self.conversation_id}:ack:{pending[0]['id']}"
+        if ack:
+            with self.engine.begin() as conn:
+                queue_sms(conn, source="ack", source_id=ack_id, to_number=phone, body=ack,
+                          channel=self._channel(conv["channel_key"]),
+                          conversation_id=self.conversation_id)
+            self.runtime.notify()
+        requester_id = self._requester(phone)
+        uploads, notes = self._media(pending)
+        tags = list(result.tags)
+        add, _remove = self._tag_changes(pending)
+        tags.extend(t for t in add if t not in tags)
         body = compose(texts, notes)
         if ack:
             # What the customer was told, where the agent reads first: no extra API call.
@@ -356,14 +366,11 @@ class InboundRun:
             "follows": follows[0] if follows else None,
             "follows_state": follows[1] if follows else None,
             "category": result.category, "tier": result.tier, "group": result.group,
+            "ack_id": ack_id if ack else None,
         }
         with self.engine.begin() as conn:
             self._save(conn, inflight=inflight, requester_id=requester_id,
                        category=result.category, tier=result.tier)
-            if ack:
-                queue_sms(conn, source="ack", source_id=f"{self.conversation_id}:{key}",
-                          to_number=phone, body=ack, channel=self._channel(conv["channel_key"]),
-                          conversation_id=self.conversation_id)
         self.runtime.notify()
         return self._send_create(inflight)
 
@@ -383,13 +390,19 @@ class InboundRun:
                        ticket_updated_stamp=ticket.version, ticket_created_at=inflight["at"],
                        solved_at=None, followup_source_id=new_ticket(inflight).follows)
             # The acknowledgement was queued before the ticket existed; tie it to it now so a
-            # delivery failure can be noted on the ticket.
+            # delivery failure can be noted on the ticket (records written before the ack went
+            # first named it by the creation's key).
+            from connector.pipeline.status import FAILED, NOTE_JOB
             from connector.store import outbound
 
-            conn.execute(update(outbound).where(
-                outbound.c.source == "ack",
-                outbound.c.source_id == f"{self.conversation_id}:{inflight['key']}",
-            ).values(ticket_id=ticket_id))
+            ack_id = inflight.get("ack_id") or f"{self.conversation_id}:{inflight['key']}"
+            mine = (outbound.c.source == "ack") & (outbound.c.source_id == ack_id)
+            conn.execute(update(outbound).where(mine).values(ticket_id=ticket_id))
+            # Its failure may have been reported before there was a ticket to note it on.
+            for row in conn.execute(select(outbound.c.id).where(
+                    mine, outbound.c.status.in_(FAILED), outbound.c.noted.is_(False))):
+                enqueue(conn, NOTE_JOB, {"outbound_id": row.id},
+                        conversation_key=f"ticket:{ticket_id}:notes")
 
     def _update(self, conv: dict[str, Any], pending: list[dict[str, Any]], *, reopen: bool,
                 tags: tuple[list[str], list[str]]) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from sqlalchemy import insert, select, update
 
 from connector.model import TicketUpdate
@@ -332,3 +333,53 @@ def test_the_reopen_window_is_judged_on_the_runtime_clock_without_sleeping(tmp_p
             assert f"#{old['id']}" in new["comments"][0]["body"]
         finally:
             runtime.close()
+
+
+def ack_rows(runtime) -> list[dict]:
+    from connector.store import outbound
+
+    with runtime.engine.begin() as conn:
+        return [dict(r) for r in conn.execute(
+            select(outbound).where(outbound.c.source == "ack")).mappings()]
+
+
+def test_the_acknowledgement_goes_out_while_the_helpdesk_is_down_and_only_once(world):
+    """A new customer hears back in seconds even when the helpdesk is down: the ack is queued
+    before any helpdesk call, and the retries that follow queue it no second time."""
+    from connector.errors import TransientError
+
+    runtime, sandbox = world
+    conv, _ = pending_message(runtime, "where is my order #4411", "SM40")
+    sandbox.zendesk_controls.update({"down": True})
+    for _ in range(2):
+        with pytest.raises(TransientError):
+            InboundRun(runtime, conv).run()
+    [ack] = ack_rows(runtime)
+    assert ack["ticket_id"] is None and "Acme Support" in ack["body"]
+    sandbox.zendesk_controls.update({"down": False})
+    InboundRun(runtime, conv).run()
+    [ticket] = sms_tickets(sandbox)
+    [ack] = ack_rows(runtime)
+    assert ack["ticket_id"] == ticket["id"]
+    assert "Auto-reply texted to the customer" in ticket["comments"][0]["body"]
+
+
+def test_an_ack_that_failed_before_its_ticket_existed_is_noted_once_the_ticket_is(world):
+    from connector.errors import TransientError
+    from connector.pipeline.status import NOTE_JOB
+    from connector.store import jobs, outbound
+
+    runtime, sandbox = world
+    conv, _ = pending_message(runtime, "my internet is down", "SM41")
+    sandbox.zendesk_controls.update({"down": True})
+    with pytest.raises(TransientError):  # the helpdesk is down: the job would be retried
+        InboundRun(runtime, conv).run()
+    with runtime.engine.begin() as conn:  # the carrier reports the ack undelivered meanwhile
+        conn.execute(update(outbound).where(outbound.c.source == "ack")
+                     .values(status="undelivered", error_code="30003"))
+    sandbox.zendesk_controls.update({"down": False})
+    InboundRun(runtime, conv).run()
+    [ack] = ack_rows(runtime)
+    with runtime.engine.begin() as conn:
+        notes = conn.execute(select(jobs.c.payload).where(jobs.c.kind == NOTE_JOB)).all()
+    assert [n.payload for n in notes] == [{"outbound_id": ack["id"]}]
