@@ -9,6 +9,7 @@ helpdesk section's ``webhook_secret`` in the config, when set, wins over it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -77,10 +78,13 @@ def make_plan(runtime: Runtime, policy: Policy) -> Plan:
     return automation_for(runtime).plan(policy, runtime.settings.server.public_url)
 
 
-def apply(runtime: Runtime, policy: Policy) -> ApplyResult:
-    """Make the helpdesk match ``policy``; then keep the signing secret it answers with."""
+def apply(runtime: Runtime, policy: Policy, *,
+          progress: Callable[[Change], None] | None = None) -> ApplyResult:
+    """Make the helpdesk match ``policy`` (``progress`` is told each change once written); then
+    keep the signing secret it answers with."""
     kind = runtime.settings.helpdesk.kind
-    result = automation_for(runtime).apply(policy, runtime.settings.server.public_url)
+    result = automation_for(runtime).apply(policy, runtime.settings.server.public_url,
+                                           progress=progress)
     if result.secret is None:
         return result
     with runtime.engine.begin() as conn:

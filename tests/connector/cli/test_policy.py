@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from click.testing import CliRunner
 
 from connector.cli import cli
@@ -42,17 +44,28 @@ def test_plan_and_apply_against_the_sandbox(tmp_path):
                         SMS_CONNECTOR_ZENDESK__API_TOKEN=ZENDESK_TOKEN)
         runner = CliRunner()
         plan = runner.invoke(cli, ["policy", "plan"], env=variables)
-        assert plan.exit_code == 0, plan.output
-        assert plan.stdout.splitlines() == [
-            "create  webhook '[sms-connector] agent replies'",
-            "create  trigger category '[sms-connector]'",
-            "create  trigger '[sms-connector] Send public agent replies as SMS'",
-            "plan: 3 to create, 0 to update, 0 to delete, 0 unchanged",
-        ]
+        assert plan.exit_code == 2, plan.output  # changes pending
+        lines = plan.stdout.splitlines()
+        assert "create  webhook '[sms-connector] agent replies'" in lines
+        assert "create  trigger '[sms-connector] Send public agent replies as SMS'" in lines
+        [counts] = [line for line in lines if line.startswith("plan: ")]
+        assert ", 0 to update, 0 to delete, 0 unchanged" in counts
+        as_json = runner.invoke(cli, ["policy", "plan", "--json"], env=variables)
+        assert as_json.exit_code == 2
+        changes = json.loads(as_json.stdout)
+        assert {"kind": "webhook", "name": "[sms-connector] agent replies",
+                "action": "create", "changes": {}} in changes
+        assert {c["action"] for c in changes} == {"create"}
         applied = runner.invoke(cli, ["policy", "apply"], env=variables)
         assert applied.exit_code == 0 and "stored the signing secret" in applied.output
+        assert "create  trigger '[sms-connector] Send public agent replies as SMS'" in \
+            applied.stdout.splitlines()  # shown as it was written, once
+        assert applied.stdout.count("Send public agent replies as SMS") == 1
         again = runner.invoke(cli, ["policy", "apply"], env=variables)
         assert again.stdout.strip() == "nothing to change: the helpdesk matches the policy"
+        clean = runner.invoke(cli, ["policy", "plan", "--json"], env=variables)
+        assert clean.exit_code == 0, clean.output
+        assert {c["action"] for c in json.loads(clean.stdout)} == {"noop"}
 
 
 def test_unreachable_helpdesk_is_exit_1(tmp_path):

@@ -4,6 +4,7 @@ the kv helpers, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, Self
 
 import pytest
@@ -47,9 +48,12 @@ class Scripted:
         self.calls.append(("plan", public_url))
         return Plan((Change(KEEP, "rule", "[sms-connector] rule", "7"),))
 
-    def apply(self, policy: Policy, public_url: str) -> ApplyResult:
+    def apply(self, policy: Policy, public_url: str, *,
+              progress: Callable[[Change], None] | None = None) -> ApplyResult:
         self.calls.append(("apply", public_url))
         plan = Plan((Change(CREATE, "rule", "[sms-connector] rule"),))
+        if progress is not None:
+            progress(plan.changes[0])
         return ApplyResult(plan, secret=Scripted.secret,
                            webhook_id="42" if Scripted.secret else None)
 
