@@ -40,6 +40,7 @@ from connector.errors import (
     TicketGone,
 )
 from connector.jobs.queue import Job, enqueue
+from connector.jobs.worker import Reschedule
 from connector.model import (
     KEYWORD_HELP,
     KEYWORD_START,
@@ -75,7 +76,7 @@ def handle_inbound(runtime: Runtime, job: Job) -> None:
         conversation_id = _adopt_held(runtime, int(job.payload["message_id"]))
     else:
         conversation_id = int(job.payload["conversation_id"])
-    InboundRun(runtime, conversation_id).run()
+    InboundRun(runtime, conversation_id, yield_after_ack=True).run()
 
 
 def _adopt_held(runtime: Runtime, message_id: int) -> int:
@@ -155,7 +156,12 @@ def ticket_update(inflight: dict[str, Any]) -> TicketUpdate:
 
 
 class InboundRun:
-    def __init__(self, runtime: Runtime, conversation_id: int) -> None:
+    def __init__(self, runtime: Runtime, conversation_id: int, *,
+                 yield_after_ack: bool = False) -> None:
+        """``yield_after_ack``: as a queue job, step aside once a new acknowledgement is queued
+        (``Reschedule(0)``, no attempt used), so a worker sends it before this job's helpdesk
+        calls; the job then runs again and finds the ack already queued."""
+        self.yield_after_ack = yield_after_ack
         self.runtime = runtime
         self.settings = runtime.settings
         self.engine = runtime.engine
@@ -342,10 +348,12 @@ class InboundRun:
         ack_id = f"{self.conversation_id}:ack:{pending[0]['id']}"
         if ack:
             with self.engine.begin() as conn:
-                queue_sms(conn, source="ack", source_id=ack_id, to_number=phone, body=ack,
-                          channel=self._channel(conv["channel_key"]),
-                          conversation_id=self.conversation_id)
+                queued = queue_sms(conn, source="ack", source_id=ack_id, to_number=phone,
+                                   body=ack, channel=self._channel(conv["channel_key"]),
+                                   conversation_id=self.conversation_id)
             self.runtime.notify()
+            if queued is not None and self.yield_after_ack:
+                raise Reschedule(0.0)
         requester_id = self._requester(phone)
         uploads, notes = self._media(pending)
         tags = list(result.tags)

@@ -383,3 +383,24 @@ def test_an_ack_that_failed_before_its_ticket_existed_is_noted_once_the_ticket_i
     with runtime.engine.begin() as conn:
         notes = conn.execute(select(jobs.c.payload).where(jobs.c.kind == NOTE_JOB)).all()
     assert [n.payload for n in notes] == [{"outbound_id": ack["id"]}]
+
+
+def test_as_a_job_it_steps_aside_once_for_a_new_acknowledgement(world):
+    """One worker thread runs jobs one by one: the inbound job yields (no attempt used) right
+    after queueing a new customer's ack, so the send goes before the helpdesk calls."""
+    from connector.jobs.queue import Job
+    from connector.jobs.worker import Reschedule
+    from connector.pipeline.inbound import handle_inbound
+
+    runtime, sandbox = world
+    conv, _ = pending_message(runtime, "where is my order #4411", "SM42")
+    job = Job(id=1, kind="inbound", conversation_key=f"conv:{conv}",
+              payload={"conversation_id": conv}, attempts=1, max_attempts=5, lease_token="t",
+              lease_expires_at=time.time() + 60)
+    calls = runtime.helpdesk.calls["total"]
+    with pytest.raises(Reschedule) as stepped:
+        handle_inbound(runtime, job)
+    assert stepped.value.delay == 0 and runtime.helpdesk.calls["total"] == calls
+    assert len(ack_rows(runtime)) == 1
+    handle_inbound(runtime, job)  # again: the ack is there, the ticket is filed
+    assert len(sms_tickets(sandbox)) == 1 and len(ack_rows(runtime)) == 1
