@@ -67,7 +67,9 @@ def test_default_targets_follow_issue_4(
 ) -> None:
     policy = load_policy()
     s = policy.scenario(scenario)
-    assert (s.tier, s.first_response_minutes, s.business_hours) == (tier, minutes, business_hours)
+    assert (s.tier, s.first_response, s.business_hours) == (tier, minutes * 60, business_hours)
+    assert s.first_response_minutes == minutes  # old callers
+    assert s.targets.first_response == minutes * 60
     assert policy.priority_for(s.tier, "zendesk") == zendesk
     assert policy.priority_for(s.tier, "freshdesk") == freshdesk
 
@@ -75,19 +77,21 @@ def test_default_targets_follow_issue_4(
 def test_default_escalation_rules_are_data() -> None:
     policy = load_policy()
     general = policy.scenario("general").escalation
-    assert (general.trigger, general.after_minutes) == ("no_customer_response", 24 * 60)
+    assert (general.trigger, general.after) == ("no_customer_response", 24 * 3600)
+    assert general.after_minutes == 24 * 60  # old callers
     order = policy.scenario("order").escalation
-    assert (order.trigger, order.after_minutes) == ("status_unknown", 30)
+    assert (order.trigger, order.after) == ("status_unknown", 30 * 60)
     technical = policy.scenario("technical").escalation
     assert (technical.trigger, technical.max_loops) == ("diagnostic_loops", 2)
     billing = policy.scenario("billing").escalation
     assert billing.trigger == "flags" and set(billing.flags) == {"dispute", "high_value"}
     outage = policy.scenario("outage").escalation
-    assert (outage.trigger, outage.distinct_numbers, outage.window_minutes) == (
+    assert (outage.trigger, outage.distinct_numbers, outage.window) == (
         "multiple_customers",
         3,
-        15,
+        15 * 60,
     )
+    assert outage.window_minutes == 15
     assert {f.id for f in policy.flags} >= {"dispute", "outage_report", "high_value"}
 
 
@@ -97,7 +101,7 @@ def test_default_acks_render_to_one_gsm7_segment(scenario: str) -> None:
     text = policy.render_ack(scenario)
     assert "{" not in text and "}" not in text
     assert policy.brand in text
-    assert format_duration(policy.scenario(scenario).first_response_minutes) in text
+    assert format_duration(policy.scenario(scenario).first_response) in text
     assert is_gsm7(text) and gsm7_septets(text) <= 160
 
 
@@ -128,11 +132,22 @@ def test_business_hours() -> None:
 
 
 @pytest.mark.parametrize(
-    ("minutes", "text"),
-    [(1, "1 minute"), (5, "5 minutes"), (60, "1 hour"), (90, "90 minutes"), (120, "2 hours")],
+    ("seconds", "text"),
+    [
+        (1, "1 second"),
+        (90, "90 seconds"),
+        (60, "1 minute"),
+        (300, "5 minutes"),
+        (600, "10 minutes"),
+        (3600, "1 hour"),
+        (5400, "90 minutes"),
+        (7200, "2 hours"),
+        (86400, "24 hours"),
+        (3 * 86400, "3 days"),
+    ],
 )
-def test_format_duration(minutes: int, text: str) -> None:
-    assert format_duration(minutes) == text
+def test_format_duration(seconds: int, text: str) -> None:
+    assert format_duration(seconds) == text
 
 
 def test_gsm7_check() -> None:
@@ -175,8 +190,8 @@ def test_several_errors_are_reported_together(raw: dict[str, Any]) -> None:
 
 
 def test_misspelt_key(raw: dict[str, Any]) -> None:
-    raw["scenarios"][0]["first_reponse_minutes"] = 5
-    assert "scenarios[0].first_reponse_minutes: Unknown field." in str(error_of(raw))
+    raw["scenarios"][0]["first_reponse"] = "5m"
+    assert "scenarios[0].first_reponse: Unknown field." in str(error_of(raw))
 
 
 def test_missing_key(raw: dict[str, Any]) -> None:
@@ -185,8 +200,9 @@ def test_missing_key(raw: dict[str, Any]) -> None:
 
 
 def test_wrong_type(raw: dict[str, Any]) -> None:
-    raw["scenarios"][1]["first_response_minutes"] = "ten"
-    assert "scenarios[1].first_response_minutes: Not a valid integer." in str(error_of(raw))
+    raw["scenarios"][2]["first_response"] = "ten"
+    err = error_of(raw)
+    assert "scenarios[2].first_response: not a duration: 'ten'" in str(err)
 
 
 def test_bad_term_weight(raw: dict[str, Any]) -> None:
@@ -240,8 +256,8 @@ def test_duplicate_scenario(raw: dict[str, Any]) -> None:
 
 
 def test_trigger_needs_its_parameters(raw: dict[str, Any]) -> None:
-    del raw["scenarios"][1]["escalation"]["after_minutes"]
-    assert "scenarios[1].escalation.after_minutes: required for trigger 'status_unknown'" in str(
+    del raw["scenarios"][1]["escalation"]["after"]
+    assert "scenarios[1].escalation.after: required for trigger 'status_unknown'" in str(
         error_of(raw)
     )
 
@@ -270,15 +286,15 @@ def test_tier_priorities(raw: dict[str, Any]) -> None:
 
 def test_business_hours_errors(raw: dict[str, Any]) -> None:
     raw["business_hours"]["timezone"] = "Mars/Olympus_Mons"
-    raw["business_hours"]["start"] = "19:00"
+    raw["business_hours"]["intervals"][0]["start"] = "19:00"
     err = error_of(raw)
     assert err.errors["business_hours.timezone"] == "unknown time zone 'Mars/Olympus_Mons'"
-    assert "business_hours.end" in err.errors
+    assert "business_hours.intervals[0].end" in err.errors
 
 
 def test_bad_time_format(raw: dict[str, Any]) -> None:
-    raw["business_hours"]["start"] = "9am"
-    assert "business_hours.start: expected HH:MM" in str(error_of(raw))
+    raw["business_hours"]["intervals"][0]["start"] = "9am"
+    assert "business_hours.intervals[0].start: expected HH:MM" in str(error_of(raw))
 
 
 def test_file_errors_name_the_file(tmp_path: Path) -> None:
@@ -320,3 +336,186 @@ def test_lint_scenario_without_signals(raw: dict[str, Any]) -> None:
     assert "scenarios[2].signals: no signals, so triage never picks 'technical'" in lint(
         policy_from_dict(raw)
     )
+
+
+# --- durations, targets, business hours, scripts (issue 12) ------------------------------------
+
+
+def test_old_spellings_still_load(raw: dict[str, Any]) -> None:
+    """A pack written before durations: minutes keys and one days / start / end."""
+    raw["business_hours"] = {
+        "timezone": "America/New_York",
+        "days": ["mon", "tue"],
+        "start": "08:00",
+        "end": "17:00",
+    }
+    raw["scenarios"][1]["first_response_minutes"] = 12
+    del raw["scenarios"][1]["first_response"]
+    raw["scenarios"][1]["escalation"] = {"trigger": "status_unknown", "after_minutes": 45}
+    raw["scenarios"][4]["escalation"] = {
+        "trigger": "multiple_customers",
+        "distinct_numbers": 3,
+        "window_minutes": 20,
+    }
+    policy = policy_from_dict(raw)
+    order = policy.scenario("order")
+    assert (order.first_response, order.first_response_minutes) == (720, 12)
+    assert (order.escalation.after, order.escalation.after_minutes) == (2700, 45)
+    assert policy.scenario("outage").escalation.window == 1200
+    hours = policy.business_hours
+    assert (hours.days, hours.start.hour, hours.end.hour) == (("mon", "tue"), 8, 17)
+    assert len(hours.intervals) == 1 and hours.holidays == ()
+
+
+def test_old_business_hours_errors_keep_their_keys(raw: dict[str, Any]) -> None:
+    raw["business_hours"] = {"timezone": "UTC", "days": ["mon"], "start": "19:00", "end": "18:00"}
+    assert "business_hours.end" in error_of(raw).errors
+    raw["business_hours"] = {"timezone": "UTC", "days": ["mon"], "start": "9am", "end": "18:00"}
+    assert "business_hours.start: expected HH:MM" in str(error_of(raw))
+
+
+def test_new_and_old_spelling_together_is_an_error(raw: dict[str, Any]) -> None:
+    raw["scenarios"][0]["first_response_minutes"] = 10
+    raw["scenarios"][3]["escalation"]["after"] = "1h"
+    raw["scenarios"][3]["escalation"]["after_minutes"] = 60
+    raw["business_hours"]["days"] = ["mon"]
+    err = error_of(raw)
+    assert "or first_response_minutes (old), not both" in err.errors["scenarios[0].first_response"]
+    assert "scenarios[3].escalation.after" in err.errors
+    assert "business_hours.days" in err.errors
+
+
+def test_first_response_is_required(raw: dict[str, Any]) -> None:
+    del raw["scenarios"][0]["first_response"]
+    assert "scenarios[0].first_response: Missing data for required field." in str(error_of(raw))
+
+
+@pytest.mark.parametrize(
+    ("written", "seconds"),
+    [("90s", 90), ("10m", 600), ("24h", 86400), ("3d", 259200), (45, 45), ("1.5h", 5400)],
+)
+def test_durations(raw: dict[str, Any], written: Any, seconds: int) -> None:
+    raw["scenarios"][2]["resolution"] = written
+    raw["scenarios"][2]["escalation"] = {"trigger": "status_unknown", "after": written}
+    technical = policy_from_dict(raw).scenario("technical")
+    assert technical.targets.resolution == seconds
+    assert technical.escalation.after == seconds
+
+
+@pytest.mark.parametrize("written", ["ten", "10 minutes", "-5m", "0s", True])
+def test_bad_durations_name_the_key(raw: dict[str, Any], written: Any) -> None:
+    raw["scenarios"][2]["first_response"] = written
+    raw["tiers"][0]["targets"]["resolution"] = written
+    raw["scenarios"][4]["escalation"]["window"] = written
+    err = error_of(raw)
+    assert {
+        "scenarios[2].first_response",
+        "tiers[0].targets.resolution",
+        "scenarios[4].escalation.window",
+    } <= set(err.errors)
+
+
+def test_a_short_first_response_renders_in_seconds(raw: dict[str, Any]) -> None:
+    raw["scenarios"][4]["first_response"] = "90s"
+    assert "within 90 seconds" in policy_from_dict(raw).render_ack("outage")
+
+
+def test_targets_fall_back_to_the_tier(raw: dict[str, Any]) -> None:
+    raw["scenarios"][3]["next_response"] = "45m"
+    policy = policy_from_dict(raw)
+    billing, technical = policy.scenario("billing"), policy.scenario("technical")
+    assert billing.targets.next_response == 45 * 60  # its own
+    assert billing.targets.resolution == policy.tier("P2").targets.resolution == 86400
+    assert technical.targets.next_response == policy.tier("P2").targets.next_response == 3600
+
+
+def test_default_tier_targets() -> None:
+    policy = load_policy()
+    got = {t.id: (t.targets.next_response, t.targets.resolution) for t in policy.tiers}
+    assert got == {"P1": (1800, 4 * 3600), "P2": (3600, 86400), "P3": (4 * 3600, 3 * 86400)}
+
+
+def test_holidays_are_closed() -> None:
+    hours = load_policy().business_hours
+    assert hours.name == "Support hours"
+    # 2026-12-25 (Christmas) is a Friday; 15:00 UTC is 10:00 in New York.
+    assert not hours.is_open(datetime(2026, 12, 25, 15, 0, tzinfo=UTC))
+    assert hours.is_open(datetime(2026, 12, 28, 15, 0, tzinfo=UTC))  # the Monday after
+    names = {h.name for h in hours.holidays}
+    assert {"Thanksgiving Day", "Juneteenth", "Christmas Day"} <= names
+    assert all(h.start.year in (2026, 2027) for h in hours.holidays)
+
+
+def test_several_intervals_and_a_multi_day_holiday(raw: dict[str, Any]) -> None:
+    raw["business_hours"]["intervals"].append({"days": ["sat"], "start": "10:00", "end": "14:00"})
+    raw["business_hours"]["holidays"] = [
+        {"name": "Winter break", "start": "2026-12-24", "end": "2026-12-31"}
+    ]
+    hours = policy_from_dict(raw).business_hours
+    assert hours.is_open(datetime(2026, 6, 6, 15, 0, tzinfo=UTC))  # Saturday 11:00
+    assert not hours.is_open(datetime(2026, 6, 6, 19, 0, tzinfo=UTC))  # Saturday 15:00
+    assert not hours.is_open(datetime(2026, 12, 30, 15, 0, tzinfo=UTC))
+    assert hours.is_open(datetime(2027, 1, 4, 15, 0, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("holiday", "key", "message"),
+    [
+        ({"name": "X", "date": "2026-13-01"}, "date", "not a date"),
+        ({"name": "X"}, "date", "Missing data"),
+        ({"name": "X", "date": "2026-01-01", "start": "2026-01-01"}, "date", "not both"),
+        ({"name": "X", "start": "2026-01-05", "end": "2026-01-01"}, "end", "must not be before"),
+        ({"date": "2026-01-01"}, "name", "Missing data"),
+    ],
+)
+def test_holiday_errors_name_the_key(
+    raw: dict[str, Any], holiday: dict[str, Any], key: str, message: str
+) -> None:
+    raw["business_hours"]["holidays"] = [{"name": "ok", "date": "2026-01-01"}, holiday]
+    err = error_of(raw)
+    assert message in err.errors[f"business_hours.holidays[1].{key}"]
+
+
+def _script(**fields: Any) -> dict[str, Any]:
+    return {"id": "x", "title": "X", "body": "{brand}: hello.", **fields}
+
+
+def test_script_errors_name_the_key(raw: dict[str, Any]) -> None:
+    raw["scripts"] = [
+        _script(id="a", scenario="order"),
+        _script(id="b", scenario="x"),
+        _script(id="a", tier="P9"),
+        _script(id="d", body="{brand}: hi {name}"),
+    ]
+    err = error_of(raw)
+    assert err.errors["scripts[1].scenario"] == "unknown scenario 'x'"
+    assert err.errors["scripts[2].id"] == "duplicate script 'a'"
+    assert err.errors["scripts[2].tier"] == "unknown tier 'P9'"
+    assert err.errors["scripts[3].body"].startswith("unknown placeholder {name}")
+    raw["scripts"] = [_script(kind="poem"), _script(id="Bad id")]
+    err = error_of(raw)
+    assert set(err.errors) == {"scripts[0].kind", "scripts[1].id"}
+
+
+def test_script_rendering_leaves_the_agent_s_placeholders(raw: dict[str, Any]) -> None:
+    raw["scripts"] = [
+        _script(id="upd", body="{brand}: order {order} ships in {eta}.", scenario="order"),
+        _script(id="any", body="{brand}: anything else? {support_contact}"),
+    ]
+    policy = policy_from_dict(raw)
+    assert policy.render_script("upd") == "Acme Support: order {order} ships in {eta}."
+    assert policy.render_script("upd", eta="2 days", order="#1") == (
+        "Acme Support: order #1 ships in 2 days."
+    )
+    assert [s.id for s in policy.scripts_for("order")] == ["upd", "any"]
+    assert [s.id for s in policy.scripts_for("billing")] == ["any"]
+
+
+def test_groups_collects_every_name(raw: dict[str, Any]) -> None:
+    raw["scenarios"][0]["group"] = "Support"
+    raw["scenarios"][3]["group"] = "Billing"
+    raw["scenarios"][3]["escalation"]["to_group"] = "Finance"
+    raw["groups"] = {"create_missing": True}
+    policy = policy_from_dict(raw)
+    assert policy.groups.names == ("Billing", "Finance", "Support")
+    assert policy.groups.create_missing is True
