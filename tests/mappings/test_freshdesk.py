@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from connector.errors import ConfigurationError
 from mappings import freshdesk as fd
 from mappings.policy import load_policy
 
@@ -139,3 +140,269 @@ def test_a_configured_secret_that_differs_is_drift(objects):
     reply, _ = objects.rules
     other = fd.desired(load_policy(), URL, "another").rules[0]
     assert fd.rule_differences(other, listed(reply)) == ["actions"]
+
+
+# -- the pack's own objects (issue #12) -----------------------------------------------------------
+
+GROUPS = {"support": 11, "orders": 12, "tech support": 13, "billing": 14,
+          "incident response": 15}
+ACCOUNT = fd.Account(groups=GROUPS, agents={11: (102, 101), 15: (105,)}, source=3, folder_id=77)
+
+
+@pytest.fixture(scope="module")
+def pack() -> fd.FreshdeskObjects:
+    return fd.desired(load_policy(), URL, SECRET, ACCOUNT)
+
+
+def with_changes(**scenario_changes: dict[str, Any]) -> Any:
+    """The default pack with some scenarios' TOML keys changed (None removes a key)."""
+    import tomllib
+    from importlib import resources
+
+    from mappings.policy import policy_from_dict
+    raw = tomllib.loads(resources.files("mappings").joinpath("default_policy.toml").read_text())
+    for scenario in raw["scenarios"]:
+        for key, value in scenario_changes.get(scenario["id"], {}).items():
+            if value is None:
+                scenario.pop(key, None)
+            else:
+                scenario[key] = value
+    return policy_from_dict(raw)
+
+
+def test_one_sla_policy_per_scenario_on_its_owner_group_and_the_sms_source(pack):
+    assert [p["name"] for p in pack.sla_policies] == [
+        "[sms-connector] General inquiry", "[sms-connector] Order / status",
+        "[sms-connector] Technical issue", "[sms-connector] Billing concern",
+        "[sms-connector] Critical outage"]
+    assert [p["applicable_to"] for p in pack.sla_policies] == [
+        {"group_ids": [g], "sources": [3]} for g in (11, 12, 13, 14, 15)]
+    for body in pack.sla_policies:
+        assert fd.sla_policy_errors(body) == [], body["name"]
+        assert set(body["sla_target"]) == {"priority_4", "priority_3", "priority_2", "priority_1"}
+
+
+def test_golden_sla_policy_of_a_native_scenario(pack):
+    technical = pack.sla_policies[2]
+    row = {"respond_within": 900, "resolve_within": 86400, "next_respond_within": 3600,
+           "business_hours": False, "escalation_enabled": False}
+    assert technical == {
+        "name": "[sms-connector] Technical issue",
+        "description": "SMS tickets of the scenario 'Technical issue' (owner group "
+                       "'Tech Support'). Managed by sms-connector policy apply. No escalation: "
+                       "Freshdesk lists no agents in group 'Tech Support'.",
+        "active": True,
+        "applicable_to": {"group_ids": [13], "sources": [3]},
+        "sla_target": {f"priority_{p}": row for p in (4, 3, 2, 1)},
+    }
+    assert pack.notes[technical["name"]] == (
+        "no escalation: Freshdesk lists no agents in group 'Tech Support'")
+
+
+def test_a_first_response_under_15_minutes_is_the_connectors(pack):
+    general, outage = pack.sla_policies[0], pack.sla_policies[4]
+    # Freshdesk requires respond_within: its floor, without escalation on it; the pack's 10
+    # minutes is the connector's timer, and the description and the plan's note say so.
+    assert general["sla_target"]["priority_2"] == {
+        "respond_within": 900, "resolve_within": 259200, "next_respond_within": 14400,
+        "business_hours": True, "escalation_enabled": True}
+    assert general["escalation"] == {
+        "next_response": {"escalation_time": 0, "agent_ids": [101, 102]},
+        "resolution": {"level_1": {"escalation_time": 0, "agent_ids": [101, 102]}}}
+    assert pack.notes[general["name"]] == (
+        "first response 10 minutes is under Freshdesk's 15-minute minimum: the connector's "
+        "timer enforces it (Freshdesk shows 15 minutes, without escalation)")
+    assert "the connector's timer enforces it" in general["description"]
+    assert outage["escalation"]["resolution"]["level_1"]["agent_ids"] == [105]
+    assert "response" not in outage["escalation"]
+    assert "5 minutes" in pack.notes[outage["name"]]
+
+
+def test_a_native_first_response_escalates_to_the_owner_groups_agents():
+    account = fd.Account(groups=GROUPS, agents={13: (7,)})
+    technical = fd.desired(load_policy(), URL, account=account).sla_policies[2]
+    assert technical["escalation"]["response"] == {"escalation_time": 0, "agent_ids": [7]}
+    assert technical["sla_target"]["priority_3"]["escalation_enabled"] is True
+
+
+def test_without_ids_the_bodies_show_placeholders():
+    bodies = fd.desired(load_policy(), URL)
+    assert bodies.sla_policies[0]["applicable_to"] == {"group_ids": ["<group Support>"],
+                                                        "sources": [3]}
+    assert {r["folder_id"] for r in bodies.canned_responses} == {fd.NEW_FOLDER}
+
+
+def test_routing_rules_give_the_tiers_priority_and_the_owner_group(pack):
+    assert pack.creation_rules[4] == {
+        "name": "[sms-connector] Route Critical outage", "active": True,
+        "conditions": [{"name": "condition_set_1", "match_type": "all", "properties": [
+            {"resource_type": "ticket", "field_name": "tag_names", "operator": "in",
+             "value": ["sms_outage"]}]}],
+        "actions": [{"field_name": "priority", "value": 4},
+                    {"field_name": "group_id", "value": 15}]}
+    assert [r["actions"][0]["value"] for r in pack.creation_rules] == [2, 2, 3, 3, 4]
+
+
+def test_a_time_trigger_for_what_freshdesk_counts_in_hours(pack):
+    # Only general's no_customer_response (24 h) is whole hours; order's status_unknown after
+    # 30 minutes and the counting triggers are the connector's.
+    assert pack.time_rules == ({
+        "name": "[sms-connector] General inquiry: no customer response in 24 hours",
+        "active": True,
+        "conditions": [{"name": "condition_set_1", "match_type": "all", "properties": [
+            {"resource_type": "ticket", "field_name": "group_id", "operator": "in",
+             "value": [11]},
+            {"resource_type": "ticket", "field_name": "source", "operator": "in", "value": [3]},
+            {"resource_type": "ticket", "field_name": "status", "operator": "in", "value": [3]},
+            {"resource_type": "ticket", "field_name": "pending_since",
+             "operator": "greater_than", "value": 24},
+            {"resource_type": "ticket", "field_name": "pending_since", "operator": "less_than",
+             "value": 25}]}],
+        "actions": [{"field_name": "add_tag", "value": ["sms_escalated"]}]},)
+
+
+def test_one_canned_response_per_script_in_the_folder(pack):
+    assert pack.folder == {"name": "[sms-connector] Agent scripts"}
+    policy = load_policy()
+    assert [r["title"] for r in pack.canned_responses] == [
+        f"[sms-connector] {s.title}" for s in policy.scripts]
+    order = pack.canned_responses[1]
+    assert order == {
+        "title": "[sms-connector] Order status update",
+        "content_html": "<div>Acme Support: an update on order [order number]: it is on its way "
+                        "and should arrive within [ETA]. We will text you if anything "
+                        "changes.</div>",
+        "folder_id": 77, "visibility": 0}
+    assert "status.example.com" in pack.canned_responses[4]["content_html"]
+
+
+def test_creation_order_and_groups(pack):
+    assert pack.groups == tuple({"name": n} for n in (
+        "Billing", "Incident Response", "Orders", "Support", "Tech Support"))
+
+
+def test_enforcement_of_the_default_pack():
+    rows = [(e.scenario, e.rule, e.enforced_by) for e in fd.enforcement(load_policy())]
+    assert rows == [
+        ("general", "first_response", "connector"), ("general", "next_response", "helpdesk"),
+        ("general", "resolution", "helpdesk"), ("general", "no_customer_response", "helpdesk"),
+        ("order", "first_response", "connector"), ("order", "next_response", "helpdesk"),
+        ("order", "resolution", "helpdesk"), ("order", "status_unknown", "connector"),
+        ("technical", "first_response", "helpdesk"), ("technical", "next_response", "helpdesk"),
+        ("technical", "resolution", "helpdesk"), ("technical", "diagnostic_loops", "connector"),
+        ("billing", "first_response", "helpdesk"), ("billing", "next_response", "helpdesk"),
+        ("billing", "resolution", "helpdesk"), ("billing", "flags", "connector"),
+        ("outage", "first_response", "connector"), ("outage", "next_response", "helpdesk"),
+        ("outage", "resolution", "helpdesk"), ("outage", "multiple_customers", "connector")]
+    [first] = [e for e in fd.enforcement(load_policy()) if e.scenario == "outage"][:1]
+    assert (first.target, first.why) == (300.0, "Freshdesk SLA targets start at 15 minutes")
+    assert fd.native_limits.sla_floor == 900 and fd.native_limits.time_rule_step == 3600
+
+
+def test_a_shared_or_missing_owner_group_gets_no_sla_policy():
+    policy = with_changes(order={"group": "Support"}, billing={"group": None})
+    objects = fd.desired(policy, URL, account=ACCOUNT)
+    assert [p["name"] for p in objects.sla_policies] == [
+        "[sms-connector] General inquiry", "[sms-connector] Technical issue",
+        "[sms-connector] Critical outage"]
+    why = {(e.scenario, e.rule): (e.enforced_by, e.why) for e in fd.enforcement(policy)}
+    assert why["order", "resolution"] == (
+        "connector", "no Freshdesk SLA policy: it shares its owner group 'Support' with scenario "
+        "'general', and Freshdesk tells tickets apart by group and source, not by tag")
+    assert why["billing", "first_response"][0] == "connector"
+    assert "no owner group" in why["billing", "first_response"][1]
+    # Routing still tells them apart by tag; a group-less scenario gets its priority only.
+    assert objects.creation_rules[3]["actions"] == [{"field_name": "priority", "value": 3}]
+
+
+def test_a_target_freshdesk_refuses_is_a_plan_error_naming_the_key():
+    policy = with_changes(technical={"resolution": "1000s"})
+    with pytest.raises(ConfigurationError) as caught:
+        fd.desired(policy, URL)
+    assert list(caught.value.errors) == ["scenarios[2].resolution"]
+    assert "multiple of 60" in caught.value.errors["scenarios[2].resolution"]
+
+
+def test_groups_freshdesk_lacks_are_plan_errors_unless_the_pack_may_create_them():
+    policy = load_policy()
+    account = fd.Account(groups={"support": 1, "billing": 2})
+    assert fd.unknown_groups(policy, account) == {
+        "scenarios[1].group": "Orders", "scenarios[2].group": "Tech Support",
+        "scenarios[4].group": "Incident Response"}
+    with pytest.raises(ConfigurationError) as caught:
+        fd.check_groups(policy, account)
+    assert set(caught.value.errors) == {"scenarios[1].group", "scenarios[2].group",
+                                        "scenarios[4].group"}
+    assert "groups.create_missing" in caught.value.errors["scenarios[1].group"]
+    fd.check_groups(policy, fd.Account(groups={k: 1 for k in GROUPS}))
+    import dataclasses
+    creating = dataclasses.replace(policy, groups=dataclasses.replace(policy.groups,
+                                                                      create_missing=True))
+    fd.check_groups(creating, account)
+
+
+def test_sla_policy_validation_follows_the_reference_sheet(pack):
+    body = copy.deepcopy(pack.sla_policies[2])
+    body["sla_target"]["priority_4"]["respond_within"] = 600
+    body["sla_target"]["priority_3"]["resolve_within"] = 961
+    del body["sla_target"]["priority_1"]
+    body["applicable_to"] = {}
+    body["escalation"] = {"response": {"escalation_time": 60, "agent_ids": []}}
+    assert fd.sla_policy_errors(body) == [
+        "sla_target.priority_4.respond_within: 600 (at least 900, a multiple of 60)",
+        "sla_target.priority_3.resolve_within: 961 (at least 900, a multiple of 60)",
+        "sla_target.priority_1: missing",
+        "applicable_to: empty (only the default policy applies to every ticket)",
+        "escalation.response.escalation_time: not one of Freshdesk's",
+        "escalation.response.agent_ids: empty"]
+
+
+def echoed_sla(body: dict[str, Any]) -> dict[str, Any]:
+    """An SLA policy as Freshdesk lists it: its own keys, numbers as they come, empty lists."""
+    have = copy.deepcopy(body)
+    have.update(id=5, position=2, is_default=False, created_at="2025-01-01T00:00:00Z",
+                updated_at="2025-01-01T00:00:00Z")
+    have["applicable_to"] = {**have["applicable_to"], "company_ids": [], "ticket_types": []}
+    have.setdefault("escalation", {"response": {}, "resolution": {}})
+    for row in have["sla_target"].values():
+        row.setdefault("next_respond_within", None)
+    return have
+
+
+def test_sla_comparison_ignores_the_echo_and_names_what_differs(pack):
+    for body in pack.sla_policies:
+        assert fd.sla_differences(body, echoed_sla(body)) == [], body["name"]
+    general = pack.sla_policies[0]
+    edited = echoed_sla(general)
+    edited["sla_target"]["priority_1"]["resolve_within"] = 3600
+    edited["active"] = False
+    edited["escalation"]["resolution"]["level_1"]["agent_ids"] = [101]
+    edited["applicable_to"]["group_ids"] = [11, 12]
+    assert fd.sla_differences(general, edited) == [
+        "active", "applicable_to", "sla_target", "escalation"]
+
+
+def test_canned_comparison_reads_the_text_not_freshdesks_html(pack):
+    want = pack.canned_responses[0]
+    have = {"id": 3, "title": want["title"], "folder_id": "77",
+            "content_html": '<div dir="ltr">' + want["content_html"][5:-6] + "\n </div>",
+            "content": "ignored", "attachments": []}
+    assert fd.canned_differences(want, have) == []
+    assert fd.canned_differences(want, {**have, "content_html": "<div>other</div>",
+                                        "visibility": 1}) == ["content_html", "visibility"]
+
+
+def test_rule_actions_compare_values_as_freshdesk_echoes_them(pack):
+    rule = pack.creation_rules[4]
+    have = copy.deepcopy(rule)
+    have["actions"] = [{"field_name": "priority", "value": "4"},
+                       {"field_name": "group_id", "value": "15"}]
+    assert fd.rule_differences(rule, have) == []
+    have["actions"][0]["value"] = "3"
+    assert fd.rule_differences(rule, have) == ["actions"]
+
+
+def test_the_secret_is_masked_in_plan_details(objects):
+    shown = fd.masked(objects.rules[0]["actions"])
+    assert shown[0]["custom_headers"] == {fd.SECRET_HEADER: "<secret>"}
+    assert SECRET not in json.dumps(shown)
