@@ -50,6 +50,7 @@ from connector.sandbox.common import (
     register_closer,
 )
 from connector.sandbox.signing import zendesk_signature, zendesk_timestamp
+from connector.sandbox.zendesk_admin import ZendeskAdmin, register_admin_routes
 from connector.sandbox.zendesk_spec import SPEC_GAPS, SPEC_PATCHES
 from connector.sandbox.zendesk_store import (
     VIA_API,
@@ -88,6 +89,11 @@ class ZendeskSandbox:
     account_id: int = 9_000_001
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     job_statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Groups, schedules, SLA policies, automations, macros (connector.sandbox.zendesk_admin).
+    admin: ZendeskAdmin = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.admin = ZendeskAdmin(self.store, self.rules)
 
     def merge(
         self, target_id: int, payload: Any, user_id: int, base: str
@@ -238,6 +244,7 @@ class ZendeskSandbox:
                     rules.counted_categories() if rules.categories_enabled else []
                 ),
                 "deliveries": [dict(d, attempts=list(d["attempts"])) for d in self.deliveries],
+                **self.admin.state(),
             }
 
 
@@ -422,6 +429,7 @@ def create_app(
 
     _register_api(app, sandbox)
     _register_sandbox_routes(app, sandbox)
+    register_admin_routes(app, sandbox)
     return app
 
 
@@ -557,7 +565,10 @@ def _register_api(app: Flask, sandbox: ZendeskSandbox) -> None:
     @app.get("/api/v2/tickets/<int:ticket_id>")
     def show_ticket(ticket_id: int) -> Response:
         with lock:
-            return jsonify({"ticket": _ticket(store.ticket(ticket_id), _base())})
+            ticket = _ticket(store.ticket(ticket_id), _base())
+            if "slas" in request.args.get("include", "").split(","):
+                ticket["slas"] = sandbox.admin.slas(ticket_id)  # the SLA sideload
+            return jsonify({"ticket": ticket})
 
     @app.put("/api/v2/tickets/<int:ticket_id>")
     def update_ticket(ticket_id: int) -> Response:

@@ -84,6 +84,7 @@ ACTION_FIELDS = (
     "type",
     "assignee_id",
     "group_id",
+    "set_schedule",  # the ticket's business-hours schedule (checked by the admin objects)
     "notification_user",
     "notification_group",
 )
@@ -134,6 +135,10 @@ class Rules:
     # TriggerCategoriesNotEnabled (List / Create Ticket Trigger Categories in the OpenAPI spec,
     # https://developer.zendesk.com/api-reference/ticketing/business-rules/trigger_categories/).
     categories_enabled: bool = True
+    # The account's admin objects (connector.sandbox.zendesk_admin.ZendeskAdmin): they check the
+    # group / schedule an action names, keep set_schedule's choice and apply the SLA policy
+    # after each trigger cycle.
+    admin: Any = None
 
     def __post_init__(self) -> None:
         self._category_ids = itertools.count(10001)
@@ -427,6 +432,8 @@ class Rules:
                     raise invalid("actions", f"Actions: webhook {value[0]} not found")
             elif not isinstance(value, str | int | list):
                 raise invalid("actions", f"Actions: value of {action['field']} is invalid")
+            if action["field"] in ("group_id", "set_schedule") and self.admin is not None:
+                self.admin.check_rule_action(action["field"], value)
             out.append({"field": action["field"], "value": value})
         return out
 
@@ -451,6 +458,8 @@ class Rules:
                 if changed:
                     restart = True  # Zendesk re-checks the remaining triggers from the top
                     break
+        if self.admin is not None:
+            self.admin.after_triggers(ticket_id, ctx)  # SLA policies apply after the triggers
         return calls
 
     def _conditions_hold(
@@ -513,6 +522,10 @@ class Rules:
                 continue
             if name in ("notification_user", "notification_group"):
                 continue  # e-mail notifications are not simulated
+            if name == "set_schedule":
+                if self.admin is not None:
+                    self.admin.set_schedule(ticket["id"], value)
+                continue
             new: Any
             target = name
             if name in ("add_tags", "remove_tags", "set_tags"):
