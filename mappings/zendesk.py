@@ -80,6 +80,7 @@ KINDS = (GROUP, SCHEDULE, SLA_POLICY, CATEGORY, TRIGGER, AUTOMATION, MACRO, WEBH
 # Placeholders for ids Zendesk assigns, until the objects exist (shown in a plan).
 NEW_WEBHOOK = "<new webhook>"
 NEW_CATEGORY = "<new category>"
+NEW_SCHEDULE = "<new schedule>"
 
 
 def new_group(name: str) -> str:
@@ -427,11 +428,17 @@ def sla_policy(policy: Policy, scenario: Scenario) -> dict[str, Any]:
 
 
 def routing_trigger(policy: Policy, scenario: Scenario, category_id: str,
-                    group_ids: Mapping[str, str]) -> dict[str, Any]:
+                    group_ids: Mapping[str, str], schedule_id: str | None = None) -> dict[str, Any]:
+    """``schedule_id``: set the connector's schedule on the ticket (business-hours scenarios),
+    for accounts with schedules of their own — otherwise Zendesk counts business hours in the
+    account's default schedule. Only accounts with several schedules (Enterprise) have the
+    ``set_schedule`` action, and only they can hold ours beside theirs."""
     actions: list[dict[str, Any]] = [
         {"field": "priority", "value": policy.tier(scenario.tier).zendesk_priority}]
     if scenario.group:
         actions.append({"field": "group_id", "value": _group_id(scenario.group, group_ids)})
+    if schedule_id is not None and scenario.business_hours:
+        actions.append({"field": "set_schedule", "value": schedule_id})
     return {
         "title": f"{PREFIX} Route {scenario.title}",
         "description": f"New SMS tickets of scenario {scenario.id}: the tier's priority and the "
@@ -512,9 +519,11 @@ def macro(policy: Policy, script: Script) -> dict[str, Any]:
 
 
 def desired(policy: Policy, public_url: str, *, webhook_id: str = NEW_WEBHOOK,
-            category_id: str = NEW_CATEGORY,
-            group_ids: Mapping[str, str] | None = None) -> ZendeskObjects:
-    """What ``policy apply`` installs for ``policy``; ids not known yet are placeholders."""
+            category_id: str = NEW_CATEGORY, group_ids: Mapping[str, str] | None = None,
+            schedule_id: str | None = None) -> ZendeskObjects:
+    """What ``policy apply`` installs for ``policy``; ids not known yet are placeholders.
+    ``schedule_id``: the connector's schedule (or NEW_SCHEDULE), given when the account has
+    other schedules, so routing triggers set it (see routing_trigger)."""
     ids = dict(group_ids or {})
     groups = tuple({"name": name} for name in group_names(policy)) \
         if policy.groups.create_missing else ()
@@ -526,7 +535,7 @@ def desired(policy: Policy, public_url: str, *, webhook_id: str = NEW_WEBHOOK,
         groups=groups,
         schedule=schedule(policy),
         sla_policies=tuple(sla_policy(policy, s) for s in policy.scenarios),
-        routing_triggers=tuple(routing_trigger(policy, s, category_id, ids)
+        routing_triggers=tuple(routing_trigger(policy, s, category_id, ids, schedule_id)
                                for s in policy.scenarios),
         automations=tuple(a for a in autos if a is not None),
         macros=tuple(macro(policy, s) for s in policy.scripts),
