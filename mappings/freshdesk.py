@@ -3,10 +3,11 @@
 Freshdesk's words are the API v2's (https://developers.freshdesk.com/api/; traps:
 ../shared/docs/reference/freshdesk.md). In the order ``policy apply`` creates them:
 
-- **groups**: every group the pack names (scenario owners, escalation targets), by name; they are
-  the team's own and carry no prefix. Resolved to ids at plan time (``GET /api/v2/groups``); a name
+- **groups**: the team's own, without prefix: every group the pack names (scenario owners,
+  escalation targets) is resolved to its id by name at plan time (``GET /api/v2/groups``); a name
   Freshdesk does not know is a :class:`~connector.errors.ConfigurationError` naming the pack key,
-  unless ``groups.create_missing``.
+  unless ``groups.create_missing``: then the groups are desired objects, created when missing,
+  never changed.
 - **SLA policies** ``[sms-connector] <scenario title>`` (``/api/v2/sla_policies``). Freshdesk
   applies a policy by ticket properties (company, group, source, type, product), never by tag, the
   first matching policy in position order winning. What puts a scenario's tickets under its policy
@@ -623,7 +624,9 @@ def desired(policy: Policy, public_url: str, secret: str = SECRET_PLACEHOLDER,
             notes[body["name"]] = note
     times = [r for r in (time_rule(policy, s, account) for s in native) if r is not None]
     return FreshdeskObjects(
-        groups=tuple({"name": name} for name in policy.groups.names),
+        # Only groups the connector may create are its objects; the others are looked up.
+        groups=tuple({"name": name} for name in policy.groups.names)
+        if policy.groups.create_missing else (),
         sla_policies=tuple(slas),
         creation_rules=tuple(routing_rule(policy, s, account) for s in policy.scenarios),
         time_rules=tuple(times),

@@ -276,8 +276,13 @@ def test_one_canned_response_per_script_in_the_folder(pack):
     assert "status.example.com" in pack.canned_responses[4]["content_html"]
 
 
-def test_creation_order_and_groups(pack):
-    assert pack.groups == tuple({"name": n} for n in (
+def test_groups_are_objects_only_when_the_pack_may_create_them(pack):
+    import dataclasses
+    assert pack.groups == ()
+    policy = load_policy()
+    creating = dataclasses.replace(policy, groups=dataclasses.replace(policy.groups,
+                                                                      create_missing=True))
+    assert fd.desired(creating, URL).groups == tuple({"name": n} for n in (
         "Billing", "Incident Response", "Orders", "Support", "Tech Support"))
 
 

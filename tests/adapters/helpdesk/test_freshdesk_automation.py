@@ -170,13 +170,13 @@ def test_for_helpdesk_takes_the_configured_secret_and_refuses_another_helpdesk(
 def test_desired_lists_every_kind_in_creation_order_with_placeholders(policy: Policy) -> None:
     desired = automation(CONFIGURED).desired(policy, PUBLIC)
     kinds = [d.kind for d in desired]
-    assert kinds == (["group"] * 5 + ["SLA policy"] * 5 + ["automation rule"] * 6
+    assert kinds == (["SLA policy"] * 5 + ["automation rule"] * 6
                      + ["canned response folder"] + ["canned response"] * 6
                      + ["automation rule"] * 2)
     assert [d.title for d in desired][-2:] == [fd.REPLY_RULE_NAME, fd.STATUS_RULE_NAME]
     assert CONFIGURED not in repr(desired)
     assert all(sent_secret(dict(d.body)) == fd.SECRET_PLACEHOLDER for d in desired[-2:])
-    assert desired[5].body["applicable_to"] == {"group_ids": ["<group Support>"],
+    assert desired[0].body["applicable_to"] == {"group_ids": ["<group Support>"],
                                                 "sources": [3]}
 
 
@@ -189,11 +189,10 @@ def test_plan_of_an_empty_account_reads_each_list_once_with_basic_auth_and_write
     listing(mocked)
     plan = automation().plan(policy, PUBLIC)
     assert [(c.action, c.kind) for c in plan.changes] == (
-        [(KEEP, "group")] * 5 + [(CREATE, "SLA policy")] * 5 + [(CREATE, "automation rule")] * 6
+        [(CREATE, "SLA policy")] * 5 + [(CREATE, "automation rule")] * 6
         + [(CREATE, "canned response folder")] + [(CREATE, "canned response")] * 6
         + [(CREATE, "automation rule")] * 2)
-    assert [c.object_id for c in plan.changes[:5]] == ["14", "15", "12", "11", "13"]
-    assert plan.changes[5].note.startswith("first response 10 minutes is under Freshdesk's")
+    assert plan.changes[0].note.startswith("first response 10 minutes is under Freshdesk's")
     # groups, SLA policies, rules of types 1, 3 and 4, folders: no folder yet, no responses.
     assert [c.request.url.split("?")[0].removeprefix(API) for c in mocked.calls] == [
         "/groups", "/sla_policies", "/automations/1/rules", "/automations/3/rules",
@@ -249,7 +248,7 @@ def test_everything_in_place_is_all_keep(mocked: responses.RequestsMock,
     listing(mocked, Listed.complete())
     plan = automation().plan(policy, PUBLIC)
     assert {c.action for c in plan.changes} == {KEEP} and not plan.changed
-    assert len(plan.changes) == 25
+    assert len(plan.changes) == 20
 
 
 def test_a_rule_holding_a_generated_secret_is_no_drift_without_a_configured_one(
@@ -323,7 +322,7 @@ def test_apply_on_an_empty_account_creates_everything_in_order(
     assert {b["folder_id"] for b in objects.canned_responses} == {FOLDER_ID}
     assert result.secret == GENERATED and result.webhook_id is None
     assert told == list(result.plan.drift) and len(told) == len(writes(mocked))
-    assert [c.action for c in result.plan.changes] == [KEEP] * 5 + [CREATE] * 20
+    assert [c.action for c in result.plan.changes] == [CREATE] * 20
 
 
 def test_a_second_apply_writes_nothing_and_returns_the_secret_read_back(

@@ -5,6 +5,7 @@ replacing the one the rules send, and the status rule calling the connector."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from connector.store import reading
 from connector.sync.policy import apply, kv_get, make_plan, webhook_secret
 from connector.sync.port import HelpdeskAutomation
 from mappings import freshdesk as fd
-from mappings.policy import Policy
+from mappings.policy import Policy, load_policy
 from tests.contracts.helpdesk_automation import HelpdeskAutomationContract, Receiver
 
 WRITES = ("create_", "update_", "delete_")
@@ -58,6 +59,14 @@ class World:
             "source": 3, "status": 2, "priority": 1})
         return int(ticket["id"])
 
+    def add_groups(self, names: Iterable[str]) -> None:
+        """The pack's owner groups, made by the team before the connector (a fresh account has
+        Freshdesk's own, one of them "Billing")."""
+        have = {g["name"] for g in self.call("GET", "/api/v2/groups")}
+        for name in names:
+            if name not in have:
+                self.call("POST", "/api/v2/groups", json={"name": name})
+
     def sandbox(self, path: str, **body: Any) -> Any:
         response = requests.post(self.url + path, json=body, timeout=10)
         response.raise_for_status()
@@ -78,7 +87,9 @@ class TestFreshdeskAutomationContract(HelpdeskAutomationContract):
     signs_body = False  # a header the rule sends, not a signature of the body
 
     def start(self) -> World:
-        return World(SandboxServer(create_app()).start())
+        world = World(SandboxServer(create_app()).start())
+        world.add_groups(load_policy().groups.names)
+        return world
 
     def stop(self, world: World) -> None:
         world.server.stop()
@@ -146,16 +157,19 @@ class TestFreshdeskAutomationContract(HelpdeskAutomationContract):
         action = world.rule(fd.STATUS_RULE_NAME)["actions"][0]
         assert action["url"] == runtime.settings.server.public_url + fd.WEBHOOK_PATH
 
-    def test_a_no_op_apply_reads_one_list(self, runtime: Runtime,
-                                          automation: HelpdeskAutomation,
-                                          policy: Policy) -> None:
+    def test_a_no_op_apply_reads_seven_lists(self, runtime: Runtime,
+                                             automation: HelpdeskAutomation,
+                                             policy: Policy) -> None:
         assert isinstance(automation, FreshdeskAutomation)
         apply(runtime, policy)
         calls = automation.client.calls
         before = calls["total"]
         apply(runtime, policy)
-        assert calls["total"] - before == 1
-        assert {k for k in calls if k.startswith(WRITES)} == {"create_automation_rule"}
+        # Groups, SLA policies, rules of types 1, 3 and 4, folders, the folder's responses.
+        assert calls["total"] - before == 7
+        assert {k for k in calls if k.startswith(WRITES)} == {
+            "create_automation_rule", "create_sla_policy", "create_canned_response_folder",
+            "create_canned_response"}
 
     def test_a_configured_secret_replaces_the_one_the_rules_send(
         self, world: World, runtime: Runtime, policy: Policy
@@ -169,7 +183,7 @@ class TestFreshdeskAutomationContract(HelpdeskAutomationContract):
         other = Runtime(settings_from_dict(data))
         try:
             plan = make_plan(other, policy)
-            assert [(c.action, c.fields) for c in plan.changes] == [
+            assert [(c.action, c.fields) for c in plan.drift] == [
                 ("update", ("actions",)), ("update", ("actions",))]
             again = apply(other, policy)
             assert again.secret == "configured-secret" != first.secret
