@@ -56,6 +56,7 @@ from connector.sandbox.common import (
     install_controls,
     register_closer,
 )
+from connector.sandbox.freshdesk_admin import FreshdeskAdmin, register_admin_routes
 from connector.sandbox.freshdesk_rules import Rules, WebhookCall
 from connector.sandbox.freshdesk_store import (
     CUSTOM_SOURCES,
@@ -100,6 +101,8 @@ class FreshdeskSandbox:
     webhook_retry_delays: tuple[float, ...] = WEBHOOK_RETRY_DELAYS
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     base_url: str = ""
+    # Groups, SLA policies, canned responses, business hours (connector.sandbox.freshdesk_admin)
+    admin: FreshdeskAdmin | None = None
 
     @property
     def lock(self) -> threading.RLock:
@@ -224,6 +227,8 @@ class FreshdeskSandbox:
         return [self.store.attachment_view(a, self.base_url) for a in items]
 
     def ticket_view(self, ticket: dict[str, Any]) -> dict[str, Any]:
+        if self.admin is not None:
+            self.admin.sla.refresh(ticket)  # fr_due_by / due_by from the SLA policies
         out = {k: v for k, v in ticket.items() if k != "deleted"}
         if ticket["deleted"]:
             out["deleted"] = True
@@ -251,6 +256,7 @@ class FreshdeskSandbox:
                 "rules": [dict(r) for r in self.rules.rules.values()],
                 "webhook_attempts": [dict(d, attempts=list(d["attempts"]))
                                      for d in self.deliveries],
+                **(self.admin.state() if self.admin is not None else {}),
             }
 
 
@@ -307,6 +313,7 @@ def create_app(
         limiter=SlidingWindowLimiter(requests_per_minute, 60.0, clock),
         webhook_retry_delays=tuple(webhook_retry_delays),
     )
+    sandbox.admin = FreshdeskAdmin(store, sandbox.rules)
     app.extensions["freshdesk_sandbox"] = sandbox
     register_closer(app, sandbox.close)
 
@@ -368,6 +375,7 @@ def create_app(
 
     _register_api(app, sandbox)
     _register_sandbox_routes(app, sandbox)
+    register_admin_routes(app, sandbox)
     return app
 
 

@@ -1,10 +1,11 @@
 """Automation rules of the Freshdesk stand-in (``/api/v2/automations/{type}/rules``) and their run.
 
-Rule types (reference doc, "Automation rules"): 1 ticket creation, 3 hourly triggers (stored,
-never run: the sandbox has no hourly scan), 4 ticket updates. Body ``{name, position, active,
-conditions: [{name: "condition_set_1", match_type: "all"|"any", properties: [{resource_type:
-"ticket", field_name, operator, value}]}], operator?, actions}``; type 4 adds ``performer {type:
-1 agent | 2 requester | 3 agent or requester | 4 system, members?}`` and ``events``.
+Rule types (reference doc, "Automation rules"): 1 ticket creation, 3 hourly time triggers (run
+on demand by ``run_time_triggers``: ``POST /_sandbox/automations/run``), 4 ticket updates.
+Body ``{name, position, active, conditions: [{name: "condition_set_1", match_type:
+"all"|"any", properties: [{resource_type: "ticket", field_name, operator, value}]}], operator?,
+actions}``; type 4 adds ``performer {type: 1 agent | 2 requester | 3 agent or requester |
+4 system, members?}`` and ``events``.
 
 How a rule runs here:
 
@@ -15,6 +16,24 @@ How a rule runs here:
   change, one of whose events happened, and whose conditions hold, fires. Changes made by rule
   actions set off no further rules (Guess: Freshdesk runs observers for "system" changes only
   with performer type 4, which the sandbox does not raise).
+- type 3 when asked (Freshdesk's supervisor scans each account once an hour): every active rule
+  with conditions, in position order, acts on every ticket (not deleted or spam, updated in the
+  last 30 days) whose conditions hold at the sandbox clock, unless the rule's actions would
+  change none of status / priority / type / agent / group / product (server code (2020),
+  Admin::SupervisorWorker#perform with VaRule#negation_query and the DEFAULT_NEGATABLE_COLUMS
+  of config/virtual_agent.yml). So a rule that only tags or calls a webhook fires again every
+  hour while its conditions hold; ``is`` on an hours field (true for one rounded hour) fires
+  once. Hours conditions (``hours_since_created``, ``pending_since``, ``requester_responded_at``
+  …) are for type 3 only (server code (2020), Admin::Condition::TicketFieldConstants
+  invalid_rule_types [1, 4]) and compare like Va::Handlers::DateTime: ``greater_than N`` is
+  "more than N hours ago", ``less_than N`` "less than N hours ago", ``is N`` "N hours ago,
+  rounded"; a moment that never happened (not pending, never answered) matches nothing. The
+  ticket's moments come from the caller (``connector.sandbox.freshdesk_admin``).
+  Not modelled: the server code (2020) also refuses ``tag_names`` in type 3 conditions
+  (invalid_rule_types [3]); the sandbox accepts and evaluates it.
+
+``watchers`` are told every change (API, UI, or a rule's action on status / priority / group)
+before rules run, so the admin objects can keep the ticket's state timestamps.
 
 Field names are Freshdesk's, as its API server validates them (server code (2020),
 ``api/app/controllers/constants/admin/…``): tags are ``tag_names`` with ``in`` (any of), ``and``
@@ -36,8 +55,9 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -54,6 +74,7 @@ from connector.sandbox.freshdesk_store import (
     field_error,
     iso,
     not_found,
+    parse_iso,
     validation_failed,
 )
 
@@ -70,10 +91,24 @@ CONDITION_FIELDS: dict[str, tuple[str, ...]] = {
     "responder_id": ("in", "not_in"),
     "ticket_type": ("in", "not_in"),
 }
+# Hours conditions of time triggers (server code (2020), TIME_BASED_FILTERS and
+# Va::Constants OPERATOR_TYPES hours: is, greater_than, less_than), type 3 only. The value is a
+# whole number of hours.
+TIME_FIELDS = ("hours_since_created", "pending_since", "resolved_at", "closed_at", "opened_at",
+               "first_assigned_at", "assigned_at", "requester_responded_at",
+               "agent_responded_at", "frDueBy", "due_by")
+CONDITION_FIELDS.update({name: ("is", "greater_than", "less_than") for name in TIME_FIELDS})
+# Fields whose action a time trigger skips when the ticket already has the value
+# (server code (2020), config/virtual_agent.yml DEFAULT_NEGATABLE_COLUMS).
+NEGATABLE_ACTIONS = ("priority", "ticket_type", "status", "responder_id", "group_id",
+                     "product_id")
+# The supervisor looks only at tickets updated in the last month (server code (2020):
+# ``updated_in(1.month.ago)``).
+TIME_TRIGGER_WINDOW = 30 * 86400
 # Events of ticket update rules the sandbox raises (server code (2020) EVENT_FIELDS_HASH).
 EVENT_FIELDS = ("reply_sent", "note_type", "status", "priority", "group_id", "responder_id",
                 "ticket_type")
-ACTION_FIELDS = ("trigger_webhook", "add_tag", "status", "priority")
+ACTION_FIELDS = ("trigger_webhook", "add_tag", "status", "priority", "group_id")
 WEBHOOK_KEYS = ("field_name", "request_type", "url", "auth_header", "custom_headers",
                 "content_type", "content_layout", "content", "resource_type")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
@@ -97,6 +132,7 @@ class Rules:
     store: FreshdeskStore
     aliases: Mapping[str, str] = field(default_factory=dict)
     rules: dict[int, dict[str, Any]] = field(default_factory=dict)
+    watchers: list[Callable[[Change], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(48_100_000_001)
@@ -191,7 +227,7 @@ class Rules:
         if payload.get("events") is not None:
             out["events"] = self._events(payload["events"], errors)
         if payload.get("conditions") is not None:
-            out["conditions"] = self._conditions(payload["conditions"], errors)
+            out["conditions"] = self._conditions(payload["conditions"], errors, rule_type)
         if payload.get("actions") is not None:
             out["actions"] = self._actions(payload["actions"], errors)
         if errors:
@@ -241,7 +277,8 @@ class Rules:
                         if k in ("field_name", "from", "to", "value")})
         return out
 
-    def _conditions(self, sets: Any, errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _conditions(self, sets: Any, errors: list[dict[str, Any]],
+                    rule_type: int) -> list[dict[str, Any]]:
         if not isinstance(sets, list):
             errors.append(field_error("conditions", "It should be a/an Array",
                                       "datatype_mismatch"))
@@ -266,7 +303,8 @@ class Rules:
                 resource = prop.get("resource_type", "ticket")
                 name = prop.get("field_name")
                 field_name = self.aliases.get(str(name), name)
-                if resource != "ticket" or field_name not in CONDITION_FIELDS:
+                if resource != "ticket" or field_name not in CONDITION_FIELDS or (
+                        field_name in TIME_FIELDS and rule_type != 3):
                     # What Freshdesk answers for a field it does not know (server code (2020),
                     # Admin::ConditionErrorHelper#unexpected_parameter: invalid_field).
                     errors.append(field_error(f"{where}[:{resource}][:{name}]",
@@ -283,6 +321,11 @@ class Rules:
                 if field_name == "tag_names" and not all(isinstance(v, str) for v in values):
                     errors.append(field_error(f"{where}[:{resource}][:{name}][:value]",
                                               "Expecting 'String' but found 'invalid'",
+                                              "datatype_mismatch"))
+                    continue
+                if field_name in TIME_FIELDS and (_int(value) is None or isinstance(value, list)):
+                    errors.append(field_error(f"{where}[:{resource}][:{name}][:value]",
+                                              "It should be a/an Integer",
                                               "datatype_mismatch"))
                     continue
                 props.append({"resource_type": "ticket", "field_name": name,
@@ -354,6 +397,7 @@ class Rules:
 
     def run(self, change: Change) -> list[WebhookCall]:
         """Fire the rules ``change`` sets off; returns the webhooks to send (after commit)."""
+        self._notify(change)
         ticket = self.store.tickets[change.ticket_id]
         calls: list[WebhookCall] = []
         if change.kind == "create":
@@ -370,6 +414,42 @@ class Rules:
             if self._conditions_hold(rule, ticket):
                 self._act(rule, ticket, change, calls)
         return calls
+
+    def _notify(self, change: Change) -> None:
+        for watcher in self.watchers:
+            watcher(change)
+
+    def run_time_triggers(
+        self, moments: Callable[[dict[str, Any]], Mapping[str, float | None]],
+    ) -> tuple[list[WebhookCall], list[dict[str, Any]]]:
+        """One hourly scan at the store's clock: every active type 3 rule, by position, on
+        every ticket it applies to. ``moments(ticket)`` gives the times the hours conditions
+        read (epoch seconds or None). Returns the webhooks to send and, per rule, the tickets
+        it acted on."""
+        now = self.store.now()
+        calls: list[WebhookCall] = []
+        report: list[dict[str, Any]] = []
+        for rule in self.of_type(3):
+            if not rule["active"] or not any(s["properties"] for s in rule["conditions"]):
+                continue  # a rule without conditions is skipped (``next if conditions.empty?``)
+            acted = []
+            for ticket in list(self.store.tickets.values()):
+                if ticket["deleted"] or ticket.get("spam"):
+                    continue
+                if (parse_iso(ticket["updated_at"]) or 0) < now - TIME_TRIGGER_WINDOW:
+                    continue
+                if not self._conditions_hold(rule, ticket, moments(ticket), now):
+                    continue
+                if not _would_change(rule, ticket):
+                    continue
+                before = {k: ticket[k] for k in ("status", "priority", "group_id")}
+                tags = list(ticket["tags"])
+                self._act(rule, ticket, Change("update", ticket["id"], 0), calls)
+                if tags != ticket["tags"] or any(ticket[k] != v for k, v in before.items()):
+                    self.store.touch(ticket)
+                acted.append(ticket["id"])
+            report.append({"rule_id": rule["id"], "name": rule["name"], "ticket_ids": acted})
+        return calls, report
 
     def _performer_matches(self, rule: dict[str, Any], change: Change) -> bool:
         performer = rule.get("performer") or {}
@@ -388,13 +468,15 @@ class Rules:
             return is_agent or change.performer_id == ticket["requester_id"]
         return False  # 4, system: the sandbox raises no system events
 
-    def _conditions_hold(self, rule: dict[str, Any], ticket: dict[str, Any]) -> bool:
+    def _conditions_hold(self, rule: dict[str, Any], ticket: dict[str, Any],
+                         moments: Mapping[str, float | None] | None = None,
+                         now: float = 0.0) -> bool:
         sets = rule.get("conditions") or []
         if not sets:
             return True
         results = []
         for cset in sets:
-            checks = [self._condition(p, ticket) for p in cset["properties"]]
+            checks = [self._condition(p, ticket, moments, now) for p in cset["properties"]]
             if not checks:
                 results.append(True)
             elif cset["match_type"] == "any":
@@ -407,9 +489,21 @@ class Rules:
             return any(results)
         return all(results)
 
-    def _condition(self, prop: dict[str, Any], ticket: dict[str, Any]) -> bool:
+    def _condition(self, prop: dict[str, Any], ticket: dict[str, Any],
+                   moments: Mapping[str, float | None] | None = None, now: float = 0.0) -> bool:
         name = self.aliases.get(str(prop["field_name"]), prop["field_name"])
         op, value = prop["operator"], prop["value"]
+        if name in TIME_FIELDS:
+            at = (moments or {}).get(name)
+            hours = _int(value)
+            if at is None or hours is None:
+                return False  # SQL: a NULL time compares false
+            if op == "is":
+                # round((now - at) / 3600) = N, MySQL rounding half away from zero
+                return math.floor((now - at) / 3600 + 0.5) == hours
+            if op == "greater_than":
+                return at < now - hours * 3600
+            return at > now - hours * 3600
         values = value if isinstance(value, list) else [value]
         if name == "tag_names":
             # Freshdesk compares tags without regard to case (Guess: tags are case-insensitive in
@@ -434,10 +528,17 @@ class Rules:
             elif name == "add_tag":
                 tags = action["value"] if isinstance(action["value"], list) else [action["value"]]
                 ticket["tags"] += [str(t) for t in tags if str(t) not in ticket["tags"]]
-            elif name in ("status", "priority"):
+            elif name in ("status", "priority", "group_id"):
                 value = _int(action["value"])
-                if value in (STATUSES if name == "status" else PRIORITIES):
-                    ticket[name] = value
+                allowed = (value in STATUSES if name == "status"
+                           else value in PRIORITIES if name == "priority"
+                           else value is not None and value > 0)
+                if allowed and ticket[name] != value:
+                    old, ticket[name] = ticket[name], value
+                    # Not a rule event (rules set off no rules), but the ticket's state
+                    # timestamps (pending since, resolved at …) move.
+                    self._notify(Change("update", ticket["id"], change.performer_id,
+                                        [{"field_name": name, "from": old, "to": value}]))
 
     def _webhook(self, rule: dict[str, Any], action: dict[str, Any], ticket: dict[str, Any],
                  change: Change) -> WebhookCall:
@@ -541,6 +642,15 @@ def _event_matches(event: dict[str, Any], change: Change) -> bool:
     return False
 
 
+def _would_change(rule: dict[str, Any], ticket: dict[str, Any]) -> bool:
+    """A time trigger skips a ticket its negatable actions would leave as it is."""
+    negatable = [a for a in rule["actions"] if a["field_name"] in NEGATABLE_ACTIONS]
+    if not negatable:
+        return True
+    return any(str(ticket["type" if a["field_name"] == "ticket_type" else a["field_name"]])
+               != str(a.get("value")) for a in negatable)
+
+
 def _check_type(rule_type: int) -> None:
     if rule_type not in RULE_TYPES:
         raise not_found()
@@ -560,6 +670,7 @@ __all__ = [
     "ACTION_FIELDS",
     "CONDITION_FIELDS",
     "EVENT_FIELDS",
+    "TIME_FIELDS",
     "Rules",
     "WebhookCall",
 ]
