@@ -475,7 +475,9 @@ def automation(policy: Policy, scenario: Scenario,
     time_field, status, done_tag = TIME_RULES[rule.trigger]
     hours = _hours(rule.after)
     tags = [done_tag, *(t for t in rule.add_tags if t != done_tag)]
-    actions: list[dict[str, Any]] = [{"field": "add_tags", "value": " ".join(tags)}]
+    # "current_tags" is the action that adds tags ("set_tags" replaces them; actions reference,
+    # https://developer.zendesk.com/documentation/ticketing/reference-guides/actions-reference/).
+    actions: list[dict[str, Any]] = [{"field": "current_tags", "value": " ".join(tags)}]
     if rule.to_tier:
         actions.append({"field": "priority",
                         "value": policy.tier(rule.to_tier).zendesk_priority})

@@ -18,9 +18,19 @@ GROUP_IDS = {"Support": "201", "Orders": "202", "Tech Support": "203", "Billing"
              "Incident Response": "205"}
 
 
+def with_groups(policy: Policy) -> Policy:
+    """The pack with an owner group per scenario (the names of GROUP_IDS, in scenario order),
+    whatever the default pack names today."""
+    names = list(GROUP_IDS)
+    scenarios = tuple(replace(s, group=s.group or names[i % len(names)])
+                      for i, s in enumerate(policy.scenarios))
+    groups = tuple(sorted({s.group for s in scenarios if s.group}))
+    return replace(policy, scenarios=scenarios, groups=replace(policy.groups, names=groups))
+
+
 @pytest.fixture(scope="module")
 def policy() -> Policy:
-    return load_policy()
+    return with_groups(load_policy())
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +145,7 @@ def test_only_hourly_expressible_escalations_become_automations(objects):
             {"field": "current_tags", "operator": "includes", "value": "sms_general"},
             {"field": "current_tags", "operator": "not_includes", "value": "sms_reminder_due"},
         ], "any": []},
-        "actions": [{"field": "add_tags", "value": "sms_reminder_due"}],
+        "actions": [{"field": "current_tags", "value": "sms_reminder_due"}],
     }
 
 
@@ -190,8 +200,12 @@ def test_every_object_carries_the_prefix_and_groups_come_only_when_they_may_be_c
 
 
 def test_group_references_name_the_pack_key(policy):
-    assert zd.group_references(policy)[:2] == (("scenarios[0].group", "Support"),
-                                               ("scenarios[1].group", "Orders"))
+    assert zd.group_references(policy)[:2] == (("scenarios[0].group", policy.scenarios[0].group),
+                                               ("scenarios[1].group", policy.scenarios[1].group))
+    assert zd.group_references(replace(policy, scenarios=(
+        replace(policy.scenarios[0], group=None, escalation=replace(
+            policy.scenarios[0].escalation, to_group="Billing")),))) == (
+        ("scenarios[0].escalation.to_group", "Billing"),)
 
 
 # ---------------------------------------------------------------------- mapping rules
@@ -233,7 +247,7 @@ def test_an_escalation_of_whole_hours_moves_priority_group_and_tags(policy):
     assert made["title"] == "[sms-connector] Order / status: no update for 2 h"
     assert {"field": "updated_at", "operator": "greater_than", "value": "1"} in \
         made["conditions"]["all"]
-    assert made["actions"] == [{"field": "add_tags", "value": "sms_escalated vip_watch"},
+    assert made["actions"] == [{"field": "current_tags", "value": "sms_escalated vip_watch"},
                                {"field": "priority", "value": "urgent"},
                                {"field": "group_id", "value": "204"}]
 
@@ -265,7 +279,7 @@ def test_comparison_ignores_what_zendesk_adds_and_rewrites(objects):
     [automation] = objects.automations
     listed_automation = {**automation, "id": 9, "position": 2, "default": False,
                          "raw_title": automation["title"],
-                         "actions": [{"field": "add_tags", "value": ["sms_reminder_due"]}]}
+                         "actions": [{"field": "current_tags", "value": ["sms_reminder_due"]}]}
     assert zd.differences(zd.AUTOMATION, automation, listed_automation) == []
     macro = objects.macros[0]
     listed_macro = {**macro, "id": 3, "restriction": None, "usage_7d": 0, "position": 10001}

@@ -24,12 +24,13 @@ from connector.errors import ConfigurationError, ExternalServiceError, Transient
 from connector.sync.plan import CREATE, DELETE, KEEP, UPDATE, Change
 from mappings import zendesk as zd
 from mappings.policy import Policy, load_policy
+from tests.mappings.test_zendesk import with_groups
 
 BASE = "https://acme.zendesk.example"
 API = f"{BASE}/api/v2"
 PUBLIC = "https://sms.example.com"
 SECRET = "signing-secret"
-GROUPS = ("Support", "Orders", "Tech Support", "Billing", "Incident Response")
+GROUPS = ("Support", "Orders", "Tech Support", "Billing", "Incident Response")  # with_groups
 
 # kind → (path, list key, body key)
 PATHS = {
@@ -144,7 +145,7 @@ def account() -> Iterator[Account]:
 
 @pytest.fixture(scope="module")
 def policy() -> Policy:
-    return load_policy()
+    return with_groups(load_policy())
 
 
 @pytest.fixture

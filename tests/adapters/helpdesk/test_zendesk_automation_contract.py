@@ -1,5 +1,8 @@
 """Zendesk's policy automation keeps the contract against the sandbox Zendesk; then what only
-Zendesk has: the plan's exact lines, the calls a no-op apply makes, a secret rotated in Zendesk."""
+Zendesk has: the plan's exact lines, the calls a no-op apply makes, a secret rotated in Zendesk.
+
+The account starts with the groups the default pack names (a fresh Zendesk account has only
+"Support"; the pack does not let the connector create groups)."""
 
 from __future__ import annotations
 
@@ -17,10 +20,23 @@ from connector.store import reading
 from connector.sync.policy import WEBHOOK_SECRET_KEY, apply, kv_get, make_plan, webhook_secret
 from connector.sync.port import HelpdeskAutomation
 from mappings import zendesk as zd
-from mappings.policy import Policy
+from mappings.policy import Policy, load_policy
 from tests.contracts.helpdesk_automation import HelpdeskAutomationContract
 
 WRITES = ("create_", "update_", "delete_")
+# Owned objects by kind: (list path, list key, title key).
+LISTS = (("/business_hours/schedules", "schedules", "name"),
+         ("/slas/policies", "sla_policies", "title"),
+         ("/automations", "automations", "title"),
+         ("/macros", "macros", "title"))
+
+
+def create_groups(admin: ZendeskClient, names: tuple[str, ...]) -> None:
+    """The groups a pack names, as the team would have made them by hand."""
+    have = {g["name"] for g in admin._paged("list_groups", "/groups", "groups")}
+    for name in names:
+        if name not in have:
+            admin._json("create_group", "POST", "/groups", json={"group": {"name": name}})
 
 
 @dataclass
@@ -37,7 +53,9 @@ class TestZendeskAutomationContract(HelpdeskAutomationContract):
 
     def start(self) -> World:
         sandbox = start_sandbox(zendesk_port=0, twilio_port=0)
-        return World(sandbox, ZendeskClient(sandbox.zendesk_url, ZENDESK_EMAIL, ZENDESK_TOKEN))
+        admin = ZendeskClient(sandbox.zendesk_url, ZENDESK_EMAIL, ZENDESK_TOKEN)
+        create_groups(admin, load_policy().groups.names)
+        return World(sandbox, admin)
 
     def stop(self, world: World) -> None:
         world.sandbox.stop()
@@ -71,6 +89,18 @@ class TestZendeskAutomationContract(HelpdeskAutomationContract):
         admin.create_webhook({**zd.webhook("https://elsewhere.example.com"),
                               "name": "Agent replies to our CRM"})
         admin.create_trigger_category({"name": "Their rules"})
+        admin._json("create", "POST", "/slas/policies", json={"sla_policy": {
+            "title": "General inquiry", "filter": {"all": [
+                {"field": "current_tags", "operator": "includes", "value": "vip"}], "any": []},
+            "policy_metrics": [{"priority": "high", "metric": "first_reply_time",
+                                "target": 30, "business_hours": False}]}})
+        admin._json("create", "POST", "/automations", json={"automation": {
+            "title": "Close solved after 4 days", "conditions": {"all": [
+                {"field": "status", "operator": "is", "value": "solved"},
+                {"field": "SOLVED", "operator": "greater_than", "value": "96"}], "any": []},
+            "actions": [{"field": "status", "value": "closed"}]}})
+        admin._json("create", "POST", "/macros", json={"macro": {
+            "title": "Closing", "actions": [{"field": "comment_value", "value": "Bye!"}]}})
 
     def foreign_objects(self, world: World) -> Any:
         admin = world.admin
@@ -79,6 +109,8 @@ class TestZendeskAutomationContract(HelpdeskAutomationContract):
             "categories": [c for c in admin.list_trigger_categories()
                            if not zd.owned(c.get("name"))],
             "triggers": [t for t in admin.list_triggers() if not zd.owned(t.get("title"))],
+            **{key: [i for i in admin._paged("list", path, key) if not zd.owned(i.get(title))]
+               for path, key, title in LISTS},
         }
 
     def add_stale_duplicate(self, world: World) -> str:
@@ -92,7 +124,9 @@ class TestZendeskAutomationContract(HelpdeskAutomationContract):
         return ({f"webhook {w['id']}" for w in admin.list_webhooks() if zd.owned(w.get("name"))}
                 | {f"category {c['id']}" for c in admin.list_trigger_categories()
                    if zd.owned(c.get("name"))}
-                | {str(t["id"]) for t in admin.list_triggers() if zd.owned(t.get("title"))})
+                | {str(t["id"]) for t in admin.list_triggers() if zd.owned(t.get("title"))}
+                | {f"{key} {i['id']}" for path, key, title in LISTS
+                   for i in admin._paged("list", path, key) if zd.owned(i.get(title))})
 
     def reply_as_agent(self, world: World) -> None:
         # Filed through the API, tagged "sms", as the connector files an SMS ticket.
@@ -129,17 +163,26 @@ class TestZendeskAutomationContract(HelpdeskAutomationContract):
         [hook] = admin.list_webhooks()
         assert hook["endpoint"] == runtime.settings.server.public_url + zd.WEBHOOK_PATH
 
-    def test_a_no_op_apply_reads_three_lists_and_the_secret(
+    def test_a_no_op_apply_reads_each_list_once_and_the_secret(
         self, runtime: Runtime, automation: HelpdeskAutomation, policy: Policy
     ) -> None:
         assert isinstance(automation, ZendeskAutomation)
         apply(runtime, policy)
         calls = automation.client.calls
-        before = calls["total"]
+        before = dict(calls.items())
         apply(runtime, policy)
-        assert calls["total"] - before == 4
+        read = {k: n - before.get(k, 0) for k, n in calls.items() if n != before.get(k, 0)}
+        # schedules, SLA policies, trigger categories, triggers, automations, macros, webhooks,
+        # groups, the schedule's holidays; then the secret.
+        lists = {"list_schedules", "list_sla_policies", "list_trigger_categories",
+                 "list_triggers", "list_automations", "list_macros", "list_webhooks",
+                 "list_holidays"} | ({"list_groups"} if policy.groups.names else set())
+        assert read == {**dict.fromkeys(lists, 1), "webhook_signing_secret": 1,
+                        "total": len(lists) + 1}
         assert {k for k in calls if k.startswith(WRITES)} == {
-            "create_webhook", "create_trigger_category", "create_trigger"}
+            "create_schedule", "update_workweek", "create_holiday", "create_sla_policy",
+            "create_trigger_category", "create_trigger", "create_automation", "create_macro",
+            "create_webhook"}
 
     def test_a_secret_rotated_in_zendesk_is_picked_up_by_the_next_apply(
         self, world: World, runtime: Runtime, policy: Policy
