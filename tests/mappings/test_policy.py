@@ -512,6 +512,8 @@ def test_script_rendering_leaves_the_agent_s_placeholders(raw: dict[str, Any]) -
 
 
 def test_groups_collects_every_name(raw: dict[str, Any]) -> None:
+    for scenario in raw["scenarios"]:
+        scenario.pop("group", None)
     raw["scenarios"][0]["group"] = "Support"
     raw["scenarios"][3]["group"] = "Billing"
     raw["scenarios"][3]["escalation"]["to_group"] = "Finance"
@@ -519,3 +521,79 @@ def test_groups_collects_every_name(raw: dict[str, Any]) -> None:
     policy = policy_from_dict(raw)
     assert policy.groups.names == ("Billing", "Finance", "Support")
     assert policy.groups.create_missing is True
+    del raw["groups"]
+    assert policy_from_dict(raw).groups.create_missing is False
+
+
+# --- lint of acknowledgements and agent scripts --------------------------------------------------
+
+
+def test_default_scripts_cover_every_scenario_and_kind() -> None:
+    policy = load_policy()
+    assert {s.kind for s in policy.scripts} >= {
+        "status_update",
+        "diagnostic_question",
+        "billing_handoff",
+        "outage_update",
+        "closing",
+    }
+    for scenario in policy.scenarios:
+        assert any(s.scenario == scenario.id for s in policy.scripts), scenario.id
+    outage = policy.render_script("outage_update")
+    assert "{eta}" in outage and policy.status_url and policy.status_url in outage
+    assert policy.lint.max_segments == 2 and "escalate" in policy.lint.banned
+
+
+def test_lint_checks_every_script(raw: dict[str, Any]) -> None:
+    raw["scripts"] = [
+        _script(id="curly", body="{brand}: we’ll be in touch."),
+        _script(id="long", body="{brand}: " + "we are still on it. " * 20),
+        _script(id="two", body="{brand}: is it on? Is the light green?"),
+        _script(id="asks", body="{brand}: sorry. Reply with your order. Send a photo too."),
+        _script(id="jargon", body="{brand}: we escalated your Ticket #123 to the P1 queue."),
+        _script(id="fine", body="{brand}: order {order} arrives within {eta}."),
+    ]
+    warnings = lint(policy_from_dict(raw))
+    joined = "\n".join(warnings)
+    assert "scripts[0].body: not GSM-7 ('’')" in joined
+    assert "scripts[1].body: 3 SMS segments, over the budget of 2 (lint.max_segments)" in warnings
+    assert "scripts[2].body: asks the customer 2 things; one action per message" in warnings
+    assert "scripts[3].body: asks the customer 2 things; one action per message" in warnings
+    for term in ("escalated", "ticket #", "P1", "queue"):
+        assert f"scripts[4].body: uses {term!r} (lint.banned): say it in the customer's words" in (
+            warnings
+        )
+    assert not any(w.startswith("scripts[5]") for w in warnings)
+
+
+def test_lint_budget_and_banned_words_are_the_pack_s(raw: dict[str, Any]) -> None:
+    raw["scripts"] = [_script(body="{brand}: " + "we are still on it. " * 12)]
+    assert any(
+        w.startswith("scripts[0].body: 2 SMS segments")
+        for w in lint(policy_from_dict({**raw, "lint": {"max_segments": 1}}))
+    )
+    assert not any(w.startswith("scripts[0]") for w in lint(policy_from_dict(raw)))
+    raw["lint"] = {"banned": ["frontier"], "max_segments": 3}
+    raw["scripts"] = [_script(body="{brand}: the tier frontier.")]
+    warnings = lint(policy_from_dict(raw))
+    assert [w for w in warnings if w.startswith("scripts")] == [
+        "scripts[0].body: uses 'frontier' (lint.banned): say it in the customer's words"
+    ]
+
+
+def test_lint_checks_acks_too(raw: dict[str, Any]) -> None:
+    raw["scenarios"][0]["ack"] = "{brand}: what happened? When? Reply within {first_response}."
+    raw["lint"] = {"banned": ["reply within"]}
+    warnings = lint(policy_from_dict(raw))
+    assert "scenarios[0].ack: asks the customer 3 things; one action per message" in warnings
+    assert any(w.startswith("scenarios[0].ack: uses 'reply within'") for w in warnings)
+
+
+def test_lint_reports_a_placeholder_of_a_policy_built_in_code(raw: dict[str, Any]) -> None:
+    import dataclasses
+
+    from mappings.policy import Script
+
+    policy = policy_from_dict(raw)
+    policy = dataclasses.replace(policy, scripts=(Script("x", "X", "{brand}: hi {name}"),))
+    assert "scripts[0].body: unknown placeholder {name}" in lint(policy)
