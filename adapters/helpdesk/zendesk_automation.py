@@ -176,6 +176,7 @@ class ZendeskAutomation:
         listed: dict[str, list[dict[str, Any]]] = {}
         categories = True
         foreign_schedules: list[str] = []
+        foreign_slas: list[dict[str, Any]] = []
         for kind in (SCHEDULE, SLA_POLICY, CATEGORY, TRIGGER, AUTOMATION, MACRO, WEBHOOK):
             try:
                 items = self._list(kind)
@@ -187,6 +188,8 @@ class ZendeskAutomation:
             listed[kind] = [i for i, t in zip(items, titles, strict=True) if zd.owned(t)]
             if kind == SCHEDULE:
                 foreign_schedules = [t for t in titles if not zd.owned(t)]
+            if kind == SLA_POLICY:
+                foreign_slas = [i for i, t in zip(items, titles, strict=True) if not zd.owned(t)]
         if zd.group_names(policy):
             groups = {str(g.get("name") or "").casefold(): g for g in self._list(GROUP)}
         else:
@@ -222,14 +225,15 @@ class ZendeskAutomation:
                                else Change(CREATE, GROUP, title))
                 continue
             current = have.get((kind, title))
+            note = _ahead(foreign_slas, current) if kind == SLA_POLICY else ""
             if current is None:
-                changes.append(Change(CREATE, kind, title))
+                changes.append(Change(CREATE, kind, title, note=note))
                 continue
             diff = zd.differences(kind, body, current)
             changes.append(Change(
                 UPDATE if diff else KEEP, kind, title, str(current["id"]),
                 tuple(name for name, _, _ in diff),
-                tuple(FieldChange(name, before, after) for name, before, after in diff)))
+                tuple(FieldChange(name, before, after) for name, before, after in diff), note))
         # Owned objects nothing asks for (renamed in a later version, a scenario removed, a
         # duplicate left by an interrupted run) would keep acting: they go.
         leftovers = tuple(
@@ -358,6 +362,20 @@ class ZendeskAutomation:
         for found, holiday in wanted.items():
             if found not in kept:
                 self.client._json("create_holiday", "POST", path, json={"holiday": dict(holiday)})
+
+
+def _ahead(foreign: list[dict[str, Any]], ours: Mapping[str, Any] | None) -> str:
+    """Zendesk applies the first SLA policy (by position) whose filter matches a ticket: the
+    account's own policies placed before ours may take our tickets. Reordering would move the
+    account's policies too, so the plan says so and leaves it to the admin
+    (https://developer.zendesk.com/api-reference/ticketing/business-rules/sla_policies/#reorder-sla-policies)."""
+    mine = int(ours.get("position") or 0) if ours is not None else None
+    first = [str(p.get("title")) for p in foreign
+             if mine is None or int(p.get("position") or 0) < mine]
+    if not first:
+        return ""
+    return (f"comes after the account's own {', '.join(repr(t) for t in sorted(first))}: a "
+            "ticket one of those matches is not under this policy")
 
 
 def _holiday_key(holiday: Mapping[str, Any]) -> tuple[str, str, str]:
