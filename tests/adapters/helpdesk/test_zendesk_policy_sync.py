@@ -255,3 +255,24 @@ def test_missing_groups_are_created_when_the_pack_allows_it(account, automation,
     route = account.owned(zd.TRIGGER)["[sms-connector] Route General inquiry"]
     assert {"field": "group_id", "value": str(night["id"])} in route["actions"]
     assert automation.plan(creating, PUBLIC_URL).drift == ()
+
+
+def test_the_automation_tags_a_ticket_pending_24_hours_once(account, automation, policy):
+    automation.apply(policy, PUBLIC_URL)
+    base = account.sandbox.zendesk_url
+    made = account.admin._json("file", "POST", "/tickets", json={"ticket": {
+        "subject": "SMS (general)", "tags": ["sms", "sms_general", "sms_p3"],
+        "requester": {"name": "+12025550142", "email": "customer@example.com"},
+        "comment": {"body": "hello"}}})["ticket"]
+    account.admin._json("pend", "PUT", f"/tickets/{made['id']}",
+                        json={"ticket": {"status": "pending"}})
+
+    def tags_after(hours: float) -> list[str]:
+        requests.post(f"{base}/_sandbox/clock", json={"advance_seconds": hours * 3600},
+                      timeout=10).raise_for_status()
+        requests.post(f"{base}/_sandbox/automations/run", timeout=10).raise_for_status()
+        return list(account.admin._json("show", "GET", f"/tickets/{made['id']}")["ticket"]["tags"])
+
+    assert zd.REMINDER_TAG not in tags_after(23)  # 23 h pending: not yet
+    assert zd.REMINDER_TAG in tags_after(1.5)  # 24.5 h
+    assert tags_after(5).count(zd.REMINDER_TAG) == 1  # true only once
