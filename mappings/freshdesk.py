@@ -27,17 +27,17 @@ Freshdesk's words are the API v2's (https://developers.freshdesk.com/api/; traps
   target under the floor is left out; a missing resolution target becomes 30 days (Freshdesk
   requires one) without escalation. A target of 15 minutes or more that is not whole minutes is
   a plan error. Escalation (``escalation_time`` 0: when the target is breached) goes to the owner
-  group's agents as ``GET /groups`` lists them (``agent_ids``: no extra call); none when the
-  listing gives none. ``business_hours`` is the scenario's flag: Freshdesk counts it in the
-  group's business-hours calendar, which the API only reads (``GET /api/v2/business_hours``):
-  the pack's hours and holidays cannot be written, only compared by an admin.
+  group's agents (``agent_ids`` of ``GET /groups/{id}``: the list leaves them out, so one call
+  per owner group at plan time); none when the group has no agents. ``business_hours`` is the
+  scenario's flag: Freshdesk counts it in the group's business-hours calendar, which the API
+  only reads (``GET /api/v2/business_hours``): the pack's hours and holidays cannot be written,
+  only compared by an admin.
 - **automation rules** (``/api/v2/automations/{type}/rules``): type 1, ticket creation,
   ``[sms-connector] Route <title>``: tagged ``sms_<scenario>`` → priority of the scenario's tier
   and its owner group; type 3, hourly time triggers, for the escalation rules Freshdesk can
-  express at an hour's granularity (``no_customer_response`` after whole hours: pending since
-  more than N and less than N + 1 hours, so the rule fires once), on the owner group and the SMS
-  source because time triggers take no tag condition; type 4, ticket updates, the two webhook
-  rules below.
+  express at an hour's granularity (``no_customer_response`` after whole hours: pending ``is``
+  N hours, rounded, so the rule fires once), on the owner group and the SMS source because time
+  triggers take no tag condition; type 4, ticket updates, the two webhook rules below.
 - **canned responses**: the folder ``[sms-connector] Agent scripts`` and one response per agent
   script, ``[sms-connector] <script title>``, visible to all agents; a response is ours because
   it is in that folder. ``{brand}`` / ``{support_contact}`` / ``{status_url}`` are filled from
@@ -291,6 +291,12 @@ def _scopes(policy: Policy) -> dict[str, str]:
     return out
 
 
+def escalation_groups(policy: Policy) -> tuple[str, ...]:
+    """The owner groups whose agents the SLA policies escalate to (their members are needed)."""
+    scopes = _scopes(policy)
+    return tuple(s.group for s in policy.scenarios if s.group and not scopes[s.id])
+
+
 def _native_target(seconds: float | None) -> bool:
     return seconds is not None and seconds >= SLA_FLOOR
 
@@ -524,9 +530,12 @@ def time_rule_name(scenario: Scenario) -> str:
 
 def time_rule(policy: Policy, scenario: Scenario, account: Account) -> dict[str, Any] | None:
     """Type 3 for ``no_customer_response`` after whole hours: a pending ticket of the owner group
-    and the SMS source, pending more than N and less than N + 1 hours (the rules run hourly, so
-    it fires once: https://support.freshdesk.com/support/solutions/articles/37615), gets the
-    escalation's priority, group and tags."""
+    and the SMS source, pending ``is`` N hours (Freshdesk rounds the hours, so the hourly scan
+    matches it once, within half an hour of N; a rule whose only actions tag the ticket would
+    otherwise fire every hour its conditions hold:
+    https://support.freshdesk.com/support/solutions/articles/37615, server code (2020)
+    Va::Handlers::DateTime), gets the escalation's priority, group and tags. A window of
+    ``greater_than N`` and ``less_than N + 1`` misses when the scan falls on the hour."""
     esc = scenario.escalation
     hours = _whole_hours(esc.after)
     if esc.trigger != "no_customer_response" or hours is None or not scenario.group:
@@ -545,8 +554,7 @@ def time_rule(policy: Policy, scenario: Scenario, account: Account) -> dict[str,
             _prop("group_id", "in", [account.group_id(scenario.group)]),
             _prop("source", "in", [account.source]),
             _prop("status", "in", [PENDING]),
-            _prop("pending_since", "greater_than", hours),
-            _prop("pending_since", "less_than", hours + 1),
+            _prop("pending_since", "is", hours),
         ),
         "actions": actions,
     }
@@ -924,6 +932,7 @@ __all__ = [
     "check_groups",
     "desired",
     "enforcement",
+    "escalation_groups",
     "first_secret",
     "masked",
     "native_limits",

@@ -7,7 +7,8 @@ are never touched. Groups are the team's own: looked up by name, created only wh
 ``groups.create_missing``, never changed. The default SLA policy is never written.
 
 One reading makes the plan (https://developers.freshdesk.com/api/): ``GET /groups`` (when the
-pack names groups), ``GET /sla_policies``, ``GET /automations/{1,3,4}/rules``,
+pack names groups; ``GET /groups/{id}`` for each owner group, whose agents the SLA policies
+escalate to and the list leaves out), ``GET /sla_policies``, ``GET /automations/{1,3,4}/rules``,
 ``GET /canned_response_folders`` and the responses of ours; lists page through ``Link``. Every
 write follows from that reading, so a second apply finds everything ``keep`` and writes nothing;
 an apply interrupted half-way leaves objects a second run finds by name and completes. Apply
@@ -221,6 +222,12 @@ class FreshdeskAutomation:
         groups: list[dict[str, Any]] = []
         if policy.groups.names:
             groups = self._list("list_groups", GROUPS_PATH)
+            # The list leaves agent_ids out (server code (2020), api_groups/index): the owner
+            # groups the SLA policies escalate to are read one by one.
+            owners = {fd.group_key(name) for name in fd.escalation_groups(policy)}
+            groups = [client._json("show_group", "GET", f"{GROUPS_PATH}/{g['id']}")
+                      if fd.group_key(g.get("name")) in owners and "agent_ids" not in g else g
+                      for g in groups]
         slas = [p for p in self._list("list_sla_policies", SLA_PATH)
                 if fd.owned(p.get("name")) and not p.get("is_default")]
         rules = {t: tuple(r for r in self._list("list_automation_rules", rules_path(t))

@@ -10,8 +10,10 @@ import base64
 import copy
 import json
 import logging
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
 import pytest
@@ -25,7 +27,7 @@ from connector.errors import ConfigurationError, ExternalServiceError, RateLimit
 from connector.sync.plan import CREATE, DELETE, KEEP, UPDATE, Change, FieldChange
 from connector.sync.port import HelpdeskAutomation
 from mappings import freshdesk as fd
-from mappings.policy import Policy, load_policy
+from mappings.policy import Policy, policy_from_dict
 
 BASE = "https://acme.example.com"
 API = f"{BASE}/api/v2"
@@ -53,9 +55,21 @@ def mocked() -> Iterator[responses.RequestsMock]:
         yield rsps
 
 
+OWNERS = {"general": "Support", "order": "Orders", "technical": "Tech Support",
+          "billing": "Billing", "outage": "Incident Response"}
+
+
+def owned_pack() -> Policy:
+    """The default pack with an owner group per scenario (what gives Freshdesk SLA policies)."""
+    raw = tomllib.loads(resources.files("mappings").joinpath("default_policy.toml").read_text())
+    for scenario in raw["scenarios"]:
+        scenario["group"] = OWNERS[scenario["id"]]
+    return policy_from_dict(raw)
+
+
 @pytest.fixture(scope="module")
 def policy() -> Policy:
-    return load_policy()
+    return owned_pack()
 
 
 def automation(secret: str = "") -> FreshdeskAutomation:
@@ -64,7 +78,7 @@ def automation(secret: str = "") -> FreshdeskAutomation:
 
 
 def want(secret: str = READ_BACK, account: fd.Account = ACCOUNT) -> fd.FreshdeskObjects:
-    return fd.desired(load_policy(), PUBLIC, secret, account)
+    return fd.desired(owned_pack(), PUBLIC, secret, account)
 
 
 def rule(title: str, secret: str, rule_id: int, **changes: Any) -> dict[str, Any]:
@@ -603,3 +617,17 @@ def test_a_refused_rule_is_named_with_what_to_do(mocked: responses.RequestsMock,
     message = str(caught.value)
     assert fd.REPLY_RULE_NAME in message and "server.public_url" in message
     assert caught.value.status == 400 and caught.value.response["errors"]
+
+
+def test_owner_groups_are_read_one_by_one_when_the_list_leaves_their_agents_out(
+    mocked: responses.RequestsMock, policy: Policy
+) -> None:
+    account = Listed.complete()
+    for group in account.groups:
+        del group["agent_ids"]
+        mocked.get(f"{API}/groups/{group['id']}",
+                   json={**group, "agent_ids": [101] if group["id"] == 11 else []})
+    listing(mocked, account)
+    assert not automation().plan(policy, PUBLIC).changed
+    assert sorted(c.request.url.removeprefix(API) for c in mocked.calls
+                  if "/groups/" in c.request.url) == [f"/groups/{i}" for i in range(11, 16)]

@@ -157,19 +157,23 @@ class TestFreshdeskAutomationContract(HelpdeskAutomationContract):
         action = world.rule(fd.STATUS_RULE_NAME)["actions"][0]
         assert action["url"] == runtime.settings.server.public_url + fd.WEBHOOK_PATH
 
-    def test_a_no_op_apply_reads_seven_lists(self, runtime: Runtime,
-                                             automation: HelpdeskAutomation,
-                                             policy: Policy) -> None:
+    def test_a_no_op_apply_only_reads(self, runtime: Runtime,
+                                      automation: HelpdeskAutomation,
+                                      policy: Policy) -> None:
         assert isinstance(automation, FreshdeskAutomation)
         apply(runtime, policy)
         calls = automation.client.calls
         before = calls["total"]
         apply(runtime, policy)
-        # Groups, SLA policies, rules of types 1, 3 and 4, folders, the folder's responses.
-        assert calls["total"] - before == 7
-        assert {k for k in calls if k.startswith(WRITES)} == {
-            "create_automation_rule", "create_sla_policy", "create_canned_response_folder",
-            "create_canned_response"}
+        # SLA policies, rules of types 1, 3 and 4, folders, the folder's responses; groups
+        # and each owner group (its agents) when the pack names groups.
+        groups = 1 + len(fd.escalation_groups(policy)) if policy.groups.names else 0
+        assert calls["total"] - before == 6 + groups
+        kinds = {d.kind for d in automation.desired(policy, runtime.settings.server.public_url)}
+        made = {"automation rule": "create_automation_rule", "SLA policy": "create_sla_policy",
+                "canned response folder": "create_canned_response_folder",
+                "canned response": "create_canned_response", "group": "create_group"}
+        assert {k for k in calls if k.startswith(WRITES)} == {made[k] for k in kinds}
 
     def test_a_configured_secret_replaces_the_one_the_rules_send(
         self, world: World, runtime: Runtime, policy: Policy
