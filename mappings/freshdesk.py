@@ -41,7 +41,7 @@ Freshdesk's words are the API v2's (https://developers.freshdesk.com/api/; traps
 - **canned responses**: the folder ``[sms-connector] Agent scripts`` and one response per agent
   script, ``[sms-connector] <script title>``, visible to all agents; a response is ours because
   it is in that folder. ``{brand}`` / ``{support_contact}`` / ``{status_url}`` are filled from
-  the pack, ``{eta}`` / ``{order}`` left as ``[ETA]`` / ``[order number]`` for the agent.
+  the pack, ``{eta}`` / ``{order}`` left for the agent (as in the Zendesk macros).
 
 Freshdesk has no DELETE for SLA policies nor canned responses: an owned policy nothing asks for
 is deactivated (``active: false``; an inactive leftover is no drift) and a leftover response is
@@ -130,8 +130,6 @@ HOUR = 3600
 # In the objects desired() shows: the secret is never printed, only sent.
 SECRET_PLACEHOLDER = "<webhook secret>"
 NEW_FOLDER = "<new folder>"
-# Agent-filled placeholders of a script, as the agent sees them in the canned response.
-AGENT_BLANKS = {"eta": "[ETA]", "order": "[order number]"}
 
 # Who enforces a rule (mappings/coverage.py's words).
 HELPDESK, CONNECTOR, BOTH = "helpdesk", "connector", "both"
@@ -563,15 +561,10 @@ def time_rule(policy: Policy, scenario: Scenario, account: Account) -> dict[str,
 # ---------------------------------------------------------------------- canned responses
 
 
-class _Blanks(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
-
-
 def script_text(policy: Policy, script: Script) -> str:
-    values = _Blanks(brand=policy.brand, support_contact=policy.support_contact,
-                     status_url=policy.status_url or "", **AGENT_BLANKS)
-    return script.body.format_map(values)
+    """The pack's values filled in; ``{eta}`` / ``{order}`` left for the agent, as in the Zendesk
+    macros (single braces are plain text to Freshdesk, whose placeholders are ``{{…}}``)."""
+    return policy.render_script(script)
 
 
 def canned_title(script: Script) -> str:

@@ -294,8 +294,8 @@ def test_one_canned_response_per_script_in_the_folder(pack, owned_pack):
     order = pack.canned_responses[1]
     assert order == {
         "title": "[sms-connector] Order status update",
-        "content_html": "<div>Acme Support: an update on order [order number]: it is on its way "
-                        "and should arrive within [ETA]. We will text you if anything "
+        "content_html": "<div>Acme Support: an update on order {order}: it is on its way "
+                        "and should arrive within {eta}. We will text you if anything "
                         "changes.</div>",
         "folder_id": 77, "visibility": 0}
     assert "status.example.com" in pack.canned_responses[4]["content_html"]
