@@ -17,7 +17,10 @@ API routes (HTTP Basic, user name = API key, any password; https://developers.fr
 ``GET /api/v2/contacts/{id}``; ``GET /api/v2/ticket_fields``; ``GET|POST /api/v2/tickets``,
 ``GET|PUT|DELETE /api/v2/tickets/{id}``; ``POST /api/v2/tickets/{id}/notes``,
 ``POST /api/v2/tickets/{id}/reply``, ``GET /api/v2/tickets/{id}/conversations``;
-``GET|POST /api/v2/automations/{1|3|4}/rules``, ``GET|PUT|DELETE …/rules/{id}``. Attachment
+``GET|POST /api/v2/automations/{1|3|4}/rules``, ``GET|PUT|DELETE …/rules/{id}``; groups, SLA
+policies, canned-response folders and responses, business hours
+(`connector.sandbox.freshdesk_admin`, which also gives tickets their ``fr_due_by`` / ``due_by``).
+Attachment
 downloads: ``GET /_attachments/{id}/{token}`` (no credentials: the token is the secret, like
 Freshdesk's pre-signed S3 links).
 
@@ -26,12 +29,14 @@ the UI: a public reply, conversation source 0, or with ``public: false`` a priva
 ``POST /_sandbox/tickets/<id>/status`` (an agent changes the status in the UI),
 ``POST /_sandbox/contacts`` (a contact added by hand), ``GET /_sandbox/state``,
 ``POST /_sandbox/flush`` (wait for webhook deliveries, sending retries that are due),
-``POST /_sandbox/account`` (``{"requests_per_minute": N}``) and ``GET/POST /_sandbox/faults`` /
-``/_sandbox/clock``.
+``POST /_sandbox/account`` (``{"requests_per_minute": N}``), ``POST /_sandbox/automations/run``
+(the hourly rules, ``{"hours": N}`` to move the clock and scan N times) and
+``GET/POST /_sandbox/faults`` / ``/_sandbox/clock``.
 
 Known simplifications and guesses (each also said where it is made): every webhook is sent as a
-POST whatever its ``request_type``; e-mail is not sent; hourly (type 3) rules are stored but never
-run; groups, companies and products are not modelled (any positive id is taken); a failed webhook
+POST whatever its ``request_type``; e-mail is not sent; hourly (type 3) rules run only when asked;
+a ticket's group_id is not checked against the groups, companies and products are not modelled
+(any positive id is taken); a failed webhook
 is retried at +5 min, +30 min and +1 h of the sandbox clock (reference doc), when a request or a
 flush finds a retry due; the ~1,000 webhooks / hour cap is not enforced.
 """
