@@ -597,3 +597,20 @@ def test_lint_reports_a_placeholder_of_a_policy_built_in_code(raw: dict[str, Any
     policy = policy_from_dict(raw)
     policy = dataclasses.replace(policy, scripts=(Script("x", "X", "{brand}: hi {name}"),))
     assert "scripts[0].body: unknown placeholder {name}" in lint(policy)
+
+
+def test_the_owner_groups_ready_to_uncomment(tmp_path: Path) -> None:
+    """The shipped pack carries the support table's owners as comments: uncommented, they load."""
+    text = resources.files("mappings").joinpath("default_policy.toml").read_text("utf-8")
+    pack = tmp_path / "owners.toml"
+    pack.write_text(text.replace('\n# group = "', '\ngroup = "'), "utf-8")
+    policy = load_policy(pack)
+    assert {s.id: s.group for s in policy.scenarios} == {
+        "general": "Support",
+        "order": "Orders",
+        "technical": "Tech Support",
+        "billing": "Billing",
+        "outage": "Incident Response",
+    }
+    assert policy.groups.create_missing is False
+    assert lint(policy) == []
