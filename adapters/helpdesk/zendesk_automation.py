@@ -280,6 +280,8 @@ class ZendeskAutomation:
                progress: Callable[[Change], None]) -> ApplyResult:
         seen = self._read(policy, public_url)
         ids = dict(seen.ids)
+        # ``progress`` is told the plan's own changes: the CLI shows each line once, whether
+        # told as it was written or read from the result.
         for change in seen.plan.changes:
             if change.action in (KEEP, DELETE):
                 continue
@@ -296,7 +298,7 @@ class ZendeskAutomation:
                 elif change.kind in (WEBHOOK, CATEGORY) or (change.kind == SCHEDULE
                                                              and SCHEDULE in ids):
                     ids[change.kind] = made
-                progress(replace(change, object_id=made))
+                progress(change)
             else:
                 assert have is not None
                 self._update(change.kind, body, have)
