@@ -380,7 +380,8 @@ def create_app(
 
     _register_api(app, sandbox)
     _register_sandbox_routes(app, sandbox)
-    register_admin_routes(app, sandbox)
+    register_admin_routes(app, sandbox, page_args=_page_args, paged=_paged,
+                          payload=_payload)
     return app
 
 

@@ -53,7 +53,7 @@ Caller holds ``store.lock`` for every method of ``FreshdeskAdmin``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
@@ -1021,9 +1021,13 @@ class FreshdeskAdmin:
 # ===================================================================== HTTP
 
 
-def register_admin_routes(app: Flask, sandbox: FreshdeskSandbox) -> None:
-    # Imported here: connector.sandbox.freshdesk imports this module.
-    from connector.sandbox.freshdesk import _page_args, _paged, _payload
+def register_admin_routes(app: Flask, sandbox: FreshdeskSandbox, *,
+                          page_args: Callable[..., tuple[int, int]],
+                          paged: Callable[..., Response],
+                          payload: Callable[[], Any]) -> None:
+    """Routes of the admin objects; the app's paging and body reading are passed in (the app
+    module imports this one)."""
+    _page_args, _paged, _payload = page_args, paged, payload
 
     admin = sandbox.admin
     assert admin is not None

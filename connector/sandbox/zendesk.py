@@ -429,7 +429,7 @@ def create_app(
 
     _register_api(app, sandbox)
     _register_sandbox_routes(app, sandbox)
-    register_admin_routes(app, sandbox)
+    register_admin_routes(app, sandbox, json_body=_json_body, paged=_paged)
     return app
 
 

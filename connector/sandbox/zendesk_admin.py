@@ -1323,9 +1323,12 @@ def _nullifies(action: dict[str, Any], cond: dict[str, Any]) -> bool:
 # ---------------------------------------------------------------------------- HTTP
 
 
-def register_admin_routes(app: Flask, sandbox: ZendeskSandbox) -> None:
-    """Routes of the admin objects; auth, errors and rate limits are the app's own."""
-    from connector.sandbox.zendesk import _json_body, _paged  # the app module imports this one
+def register_admin_routes(app: Flask, sandbox: ZendeskSandbox, *,
+                          json_body: Callable[[], Any],
+                          paged: Callable[..., Response]) -> None:
+    """Routes of the admin objects; auth, errors and rate limits are the app's own, and so are
+    its body reader and list pager (passed in: the app module imports this one)."""
+    _json_body, _paged = json_body, paged
 
     admin, lock = sandbox.admin, sandbox.lock
 
