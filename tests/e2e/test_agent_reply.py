@@ -20,6 +20,7 @@ from connector.sandbox.signing import twilio_signature, zendesk_signature, zende
 from connector.sandbox.stack import SUPPORT_NUMBER, ZENDESK_EMAIL, ZENDESK_TOKEN, environment
 from connector.store import conversations, jobs, outbound, reading
 from connector.store.optouts import is_opted_out
+from mappings.zendesk import REPLY_TRIGGER_TITLE
 
 from .connector_process import Stack, connector_stack, wait_for
 
@@ -112,7 +113,7 @@ def test_policy_apply_installs_the_webhook_and_trigger_once(stack):
     assert hook["name"] == "[sms-connector] agent replies"
     assert hook["endpoint"] == stack.connector_url + "/webhooks/helpdesk/zendesk"
     assert hook["subscriptions"] == ["conditional_ticket_events"]
-    [trigger] = [t for t in state["triggers"] if t["title"].startswith("[sms-connector]")]
+    [trigger] = [t for t in state["triggers"] if t["title"] == REPLY_TRIGGER_TITLE]
     conditions = {(c["field"], c["operator"], c["value"]) for c in trigger["conditions"]["all"]}
     assert conditions == {("comment_is_public", "is", "true"), ("role", "is_not", "end_user"),
                           ("current_via_id", "is_not", "5"), ("current_via_id", "is_not", "19"),
@@ -132,7 +133,7 @@ def test_apply_repairs_a_hand_edited_trigger_and_leaves_others_alone(stack):
     theirs = client.create_trigger({"title": "Notify requester", "conditions": {"all": [
         {"field": "update_type", "operator": "is", "value": "Create"}]},
         "actions": [{"field": "add_tags", "value": "hello"}]})
-    ours = next(t for t in client.list_triggers() if t["title"].startswith("[sms-connector]"))
+    ours = next(t for t in client.list_triggers() if t["title"] == REPLY_TRIGGER_TITLE)
     client.update_trigger(ours["id"], {"conditions": {"all": [
         {"field": "comment_is_public", "operator": "is", "value": "true"}]}})
     plan = policy(stack, "plan")
