@@ -137,10 +137,12 @@ def test_apply_repairs_a_hand_edited_trigger_and_leaves_others_alone(stack):
     client.update_trigger(ours["id"], {"conditions": {"all": [
         {"field": "comment_is_public", "operator": "is", "value": "true"}]}})
     plan = policy(stack, "plan")
+    assert plan.exit_code == 2  # drift: changes pending
     assert "update  trigger" in plan.output and "(conditions)" in plan.output
     assert "Notify requester" not in plan.output
     assert policy(stack, "apply").exit_code == 0
     assert "nothing to change" in policy(stack, "apply").output
+    assert policy(stack, "plan").exit_code == 0
     survivors = {t["title"] for t in client.list_triggers()}
     assert theirs["title"] in survivors
 
