@@ -225,9 +225,11 @@ class NewTicket:
 class TicketUpdate:
     """The customer's texts added to a ticket, and what they change, as ONE helpdesk write.
 
-    ``body`` is written as a public comment by ``author_id`` (the requester); ``reopen`` sets a
-    solved ticket open again; ``expected_version`` (a ``Ticket.version``) makes a concurrent
-    change refuse the write with StaleUpdate instead of being overwritten.
+    ``body`` is written as a public comment by ``author_id`` (the requester), or, with
+    ``private``, as a note only agents see, by the connector (``author_id`` None); ``reopen``
+    sets a solved ticket open again; ``priority`` (PRIORITY_*) sets the ticket's priority;
+    ``expected_version`` (a ``Ticket.version``) makes a concurrent change refuse the write with
+    StaleUpdate instead of being overwritten.
     """
 
     body: str | None = None
@@ -237,6 +239,8 @@ class TicketUpdate:
     add_tags: tuple[str, ...] = ()
     remove_tags: tuple[str, ...] = ()
     expected_version: str | None = None
+    priority: str | None = None  # PRIORITY_*
+    private: bool = False
 
 
 @dataclass(frozen=True)

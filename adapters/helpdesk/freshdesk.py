@@ -464,24 +464,28 @@ class FreshdeskClient(HelpdeskAdapter):
         return raw
 
     def update(self, ticket_id: int, update: TicketUpdate) -> Ticket:
-        """The texts as ONE public incoming note by the requester; ``reopen`` (status Open) and
-        tag changes are a ``PUT`` first. ``expected_version`` cannot be honoured (Freshdesk has
-        no conditional write) and is ignored."""
+        """The texts as ONE public incoming note by the requester (a private note by the API
+        key's agent when ``private``); ``reopen`` (status Open), priority and tag changes are a
+        ``PUT`` first: a note cannot carry them. ``expected_version`` cannot be honoured
+        (Freshdesk has no conditional write) and is ignored."""
         ticket = self._change(ticket_id, update)
         if update.body is None and not update.uploads:
             return ticket if ticket is not None else self.get_ticket(ticket_id)
         note = self._note(ticket_id, update.body or "", uploads=update.uploads,
-                          private=False, user_id=update.author_id)
+                          private=update.private,
+                          user_id=None if update.private else update.author_id)
         if ticket is not None:
             return replace(ticket, comment_id=_int(note.get("id")))
         return _note_ticket(ticket_id, note)
 
     def _change(self, ticket_id: int, update: TicketUpdate) -> Ticket | None:
-        """Reopen and tags in one ``PUT``; tags replace the ticket's whole set, so it is read
-        first (https://developers.freshdesk.com/api/#update_ticket)."""
+        """Reopen, priority and tags in one ``PUT``; tags replace the ticket's whole set, so it
+        is read first (https://developers.freshdesk.com/api/#update_ticket)."""
         fields: dict[str, Any] = {}
         if update.reopen:
             fields["status"] = OPEN
+        if update.priority in PRIORITY_CODES:
+            fields["priority"] = PRIORITY_CODES[update.priority]
         if update.add_tags or update.remove_tags:
             have = [str(t) for t in self._show(ticket_id).get("tags") or ()]
             want = [t for t in have if t not in update.remove_tags]

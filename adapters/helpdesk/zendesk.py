@@ -340,10 +340,13 @@ class ZendeskClient(HelpdeskAdapter):
 
     def update(self, ticket_id: int, update: TicketUpdate) -> Ticket:
         """One ``PUT``; ``reopen`` sets ``status: open`` explicitly, because an API comment by
-        the customer does not reopen a solved ticket by itself (the API user is the updater)."""
+        the customer does not reopen a solved ticket by itself (the API user is the updater).
+        A private body, a priority and tags go in the same ``PUT`` (an escalation is one write)."""
         return self.update_ticket(
             ticket_id, comment_body=update.body, author_id=update.author_id,
-            uploads=update.uploads, status="open" if update.reopen else None,
+            public=not update.private, uploads=update.uploads,
+            status="open" if update.reopen else None,
+            priority=update.priority if update.priority in PRIORITIES else None,
             additional_tags=update.add_tags, remove_tags=update.remove_tags,
             updated_stamp=update.expected_version)
 

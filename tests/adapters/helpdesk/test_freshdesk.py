@@ -632,6 +632,19 @@ def test_tags_already_right_are_not_written(rsps: responses.RequestsMock,
     assert [c.request.method for c in rsps.calls] == ["GET", "POST"]
 
 
+def test_an_escalation_puts_priority_and_tags_then_one_private_note(
+        rsps: responses.RequestsMock, fd: FreshdeskClient) -> None:
+    rsps.get(f"{API}/tickets/35436", json=ticket(tags=["sms"]))
+    rsps.put(f"{API}/tickets/35436", json=ticket(tags=["sms", "sms_escalated"]))
+    rsps.post(f"{API}/tickets/35436/notes", json=note_answer(503), status=201)
+    got = fd.update(35436, TicketUpdate(body="[sms-connector] Escalated", private=True,
+                                        priority="urgent", add_tags=("sms_escalated",)))
+    assert body_of(rsps.calls[1]) == {"priority": 4, "tags": ["sms", "sms_escalated"]}
+    note = body_of(rsps.calls[2])
+    assert note["private"] is True and "user_id" not in note and "incoming" not in note
+    assert got.comment_id == 503
+
+
 def test_a_bare_reopen_is_one_put(rsps: responses.RequestsMock, fd: FreshdeskClient) -> None:
     rsps.put(f"{API}/tickets/35436", json=ticket(status=2))
     assert fd.update(35436, TicketUpdate(reopen=True)).state == TICKET_OPEN

@@ -455,6 +455,18 @@ def test_private_note_never_sends_tags_nor_a_stamp(
     assert budget.before == [("ticket_update", "35436"), ("account", None)]
 
 
+def test_an_escalation_is_one_put_with_priority_tags_and_a_private_note(
+    rsps: responses.RequestsMock, zd: ZendeskClient
+) -> None:
+    rsps.put(f"{API}/tickets/35436", json=fixture("ticket_update_200.json"))
+    zd.update(35436, TicketUpdate(body="[sms-connector] Escalated: first_response", private=True,
+                                  priority="high", add_tags=("sms_escalated", "sms_esc_x")))
+    assert len(rsps.calls) == 1
+    assert body_of(rsps.calls[0]) == {"ticket": {
+        "comment": {"body": "[sms-connector] Escalated: first_response", "public": False},
+        "priority": "high", "additional_tags": ["sms_escalated", "sms_esc_x"]}}
+
+
 def test_a_bare_reopen_sends_only_the_status(
     rsps: responses.RequestsMock, zd: ZendeskClient
 ) -> None:
