@@ -53,7 +53,7 @@ def adapter_sections() -> dict[str, Any]:
 
 def secret_keys() -> frozenset[str]:
     """Keys whose values are never printed or logged: the core's and every adapter's."""
-    keys = {"server.admin_token", "server.media_signing_key"}
+    keys = {"server.admin_token", "server.media_signing_key", "escalation.alert_routing_key"}
     for name, adapter in adapter_sections().items():
         keys.update(f"{name}.{key}" for key in adapter.secret_keys)
     return frozenset(keys)
@@ -124,6 +124,14 @@ class QueueSettings:
 
 
 @dataclass(frozen=True)
+class EscalationSettings:
+    # Where a top-tier (P1) escalation is posted as JSON; empty = no alerts.
+    alert_url: str = ""
+    alert_routing_key: str = ""  # the body's ``routing_key`` (a PagerDuty integration key)
+    tick: float = 15.0  # how often the scheduler looks for due timers
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -132,6 +140,7 @@ class Settings:
     policy: PolicySettings = field(default_factory=PolicySettings)
     threading: ThreadingSettings = field(default_factory=ThreadingSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
+    escalation: EscalationSettings = field(default_factory=EscalationSettings)
     # Each registered adapter's section by name (``[zendesk]``, ``[twilio]`` …), defaults filled.
     sections: Mapping[str, Any] = field(default_factory=dict)
     source: str | None = None  # the file the settings came from, for messages
@@ -265,6 +274,14 @@ class QueueSchema(Section):
     poll_interval_seconds = mf.Float(validate=validate.Range(0.01, 60))
 
 
+class EscalationSchema(Section):
+    settings_class = EscalationSettings
+    alert_url = mf.String(validate=validate.Regexp(
+        r"^(https?://\S+)?$", error="must be an http:// or https:// URL, or empty (no alerts)"))
+    alert_routing_key = mf.String()
+    tick = Duration(validate=validate.Range(0.1, 600))
+
+
 class _CoreSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -276,6 +293,7 @@ class _CoreSchema(Schema):
     policy = mf.Nested(PolicySchema)
     threading = mf.Nested(ThreadingSchema)
     queue = mf.Nested(QueueSchema)
+    escalation = mf.Nested(EscalationSchema)
 
     @validates_schema(skip_on_field_errors=False)
     def _registered(self, data: dict[str, Any], **_: Any) -> None:

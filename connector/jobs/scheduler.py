@@ -62,9 +62,9 @@ __all__ = [
 
 log = logging.getLogger("sms_connector.scheduler")
 
-# Constants until the settings grow a [scheduler] section (connector/config.py is being reworked):
-# timers are minute-level SLA clocks, so a 1 s tick is precise enough and costs one indexed read
-# per second; a 30 s lease means a dead scheduler's timers wait at most that long for a successor.
+# Defaults; ``sms-connector serve`` ticks every ``[escalation] tick`` (15 s unless set: timers
+# are minute-level SLA clocks) with a lease of at least three ticks (server.make_scheduler).
+# A 30 s lease means a dead scheduler's timers wait at most that long for a successor.
 INTERVAL_SECONDS = 1.0
 LEASE_SECONDS = 30.0
 LEASE_NAME = "scheduler"

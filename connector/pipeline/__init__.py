@@ -23,6 +23,9 @@ def build_handlers(runtime: Runtime) -> dict[str, Callable[[Job], Any]]:
     from connector.pipeline.agent_reply import handlers as agent_reply_handlers
 
     handlers.update(agent_reply_handlers(runtime))
+    from connector.pipeline.escalation import handlers as escalation_handlers
+
+    handlers.update(escalation_handlers(runtime))
     from connector.pipeline.ticket_state import STATE_JOB, handle_ticket_state
 
     handlers[STATE_JOB] = partial(handle_ticket_state, runtime)

@@ -54,6 +54,7 @@ from connector.model import (
     Triage,
     iso_epoch,
 )
+from connector.pipeline.escalation import arm_first_response
 from connector.pipeline.outbox import queue_sms
 from connector.pipeline.receive import conversation_key
 from connector.store import conversations, helpdesk_users, insert_ignore, messages, reading
@@ -397,6 +398,10 @@ class InboundRun:
             self._save(conn, inflight=None, ticket_id=ticket_id, ticket_status=ticket.state,
                        ticket_updated_stamp=ticket.version, ticket_created_at=inflight["at"],
                        solved_at=None, followup_source_id=new_ticket(inflight).follows)
+            # The first-response clock runs from the ticket's creation; set with the ticket, so
+            # a crash cannot leave a ticket the connector watches without its timer.
+            arm_first_response(self.runtime, conn, ticket_id=ticket_id,
+                               scenario_id=inflight.get("category"), since=float(inflight["at"]))
             # The acknowledgement was queued before the ticket existed; tie it to it now so a
             # delivery failure can be noted on the ticket (records written before the ack went
             # first named it by the creation's key).

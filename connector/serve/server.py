@@ -22,7 +22,7 @@ from typing import Any
 from flask import Flask
 
 from connector.jobs.queue import enqueue
-from connector.jobs.scheduler import PERIODIC, Scheduler
+from connector.jobs.scheduler import LEASE_SECONDS, PERIODIC, Scheduler
 from connector.jobs.worker import Worker
 from connector.runtime import Runtime
 
@@ -37,8 +37,10 @@ def make_scheduler(runtime: Runtime, worker: Worker) -> Scheduler:
     in the queue for ever (and keep ``demo`` waiting for an idle queue).
     """
     periodic = {name: spec for name, spec in PERIODIC.items() if spec.kind in worker.handlers}
-    return Scheduler(runtime.engine, enqueue, runtime.clock, periodic=periodic,
-                     notify=worker.wake.set)
+    tick = runtime.settings.escalation.tick
+    # The lease is renewed by ticks once half of it is spent: it must outlast two ticks.
+    return Scheduler(runtime.engine, enqueue, runtime.clock, periodic=periodic, interval=tick,
+                     lease_seconds=max(LEASE_SECONDS, 3 * tick), notify=worker.wake.set)
 
 
 class EmbeddedWorker:

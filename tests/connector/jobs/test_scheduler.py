@@ -384,10 +384,15 @@ def test_embedded_worker_runs_the_scheduler_beside_it_and_stops_both(tmp_path):
 
 def test_periodic_jobs_without_a_handler_are_not_scheduled(tmp_path):
     """Until a worker can run a periodic job's kind, queueing it would leave it waiting for ever."""
+    from connector.config import settings_from_dict
     from connector.serve.server import make_scheduler
 
-    runtime = SimpleNamespace(engine=None, clock=ManualClock(T0))
+    settings = settings_from_dict({"zendesk": {"subdomain": "acme"},
+                                   "escalation": {"tick": "2s"}})
+    runtime = SimpleNamespace(engine=None, clock=ManualClock(T0), settings=settings)
     worker = SimpleNamespace(handlers={"inbound": None}, wake=threading.Event())
     assert make_scheduler(runtime, worker).periodic == {}
     worker.handlers[PURGE_DONE] = None
-    assert set(make_scheduler(runtime, worker).periodic) == {"purge_done"}
+    scheduler = make_scheduler(runtime, worker)
+    assert set(scheduler.periodic) == {"purge_done"}
+    assert scheduler.interval == 2.0  # [escalation] tick

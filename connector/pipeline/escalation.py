@@ -1,0 +1,281 @@
+"""Escalation, first slice: the first-response timer, what escalating writes, the P1 alert.
+
+The timer. When the inbound job files a new ticket it sets, in the transaction that saves the
+ticket on the conversation, a timer ``escalate`` / ``first_response:<ticket id>`` due at the
+ticket's creation plus its scenario's ``first_response`` target (in business hours when the
+scenario says so: mappings/business_time.py) — only for the scenarios whose first response the
+coverage table gives to the connector (``enforced_by`` connector or both: the helpdesk's own SLA
+policy keeps the others, and the connector never enforces a target twice unless the pack asks).
+The agent-reply job cancels it when it sees a public agent reply on the ticket, and the
+ticket-state job when the ticket is solved or closed. The scheduler fires it once.
+
+Escalating (the ``escalate`` job). The ticket is read first: solved, closed, deleted, or with a
+public agent reply on it (a reply whose webhook was lost or is still on its way) → nothing. Else
+ONE helpdesk write where the helpdesk allows: priority one step up (capped at urgent), tags
+``sms_escalated`` and ``sms_esc_<rule>``, and one private note starting ``[sms-connector]`` that
+names the rule, the target and how late it is. A retried job never writes twice: the rule's tag
+on the ticket says the write happened, and a note starting the same way says the note did (a
+helpdesk that writes tags and note in two calls may have done only the first).
+
+The alert. A ticket of the pack's first tier (P1) that escalates queues an ``escalation_alert``
+job (once per timer: a key in the store) that POSTs ``[escalation] alert_url`` a JSON body shaped
+like a PagerDuty Events v2 trigger; it is retried like every job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import requests
+from sqlalchemy import Connection
+
+from connector.errors import PermanentError, RateLimited, TicketClosed, TicketGone, TransientError
+from connector.jobs.queue import Job, enqueue
+from connector.model import (
+    AUTHOR_AGENT,
+    PRIORITIES,
+    PRIORITY_NORMAL,
+    TICKET_CLOSED,
+    TICKET_SOLVED,
+    Comment,
+    Ticket,
+    TicketUpdate,
+    iso_epoch,
+)
+from connector.store.kv import kv_add
+from connector.store.timers import cancel_timer, set_timer
+from mappings.business_time import business_due
+from mappings.coverage import connector_rules
+from mappings.policy import format_duration
+
+if TYPE_CHECKING:
+    from connector.runtime import Runtime
+
+__all__ = [
+    "ALERT_JOB",
+    "ESCALATED_TAG",
+    "ESCALATE_JOB",
+    "FIRST_RESPONSE",
+    "NOTE_PREFIX",
+    "arm_first_response",
+    "disarm",
+    "handlers",
+    "step_up",
+]
+
+log = logging.getLogger("sms_connector.escalation")
+
+ESCALATE_JOB = "escalate"
+ALERT_JOB = "escalation_alert"
+FIRST_RESPONSE = "first_response"
+ESCALATED_TAG = "sms_escalated"
+NOTE_PREFIX = "[sms-connector]"
+ALERT_TIMEOUT = 10.0  # seconds; an alert receiver slower than this is retried
+ALERT_SOURCE = "sms-connector"
+CLOCK_SKEW = 120.0  # the helpdesk's clock and ours, as the agent-reply flow allows
+
+
+def handlers(runtime: Runtime) -> dict[str, Callable[[Job], None]]:
+    """The jobs of the escalation flow, for ``connector.pipeline.build_handlers``."""
+    return {ESCALATE_JOB: partial(handle_escalate, runtime),
+            ALERT_JOB: partial(handle_alert, runtime)}
+
+
+def rule_tag(rule: str) -> str:
+    return f"sms_esc_{rule}"
+
+
+def timer_key(rule: str, ticket_id: int) -> str:
+    return f"{rule}:{int(ticket_id)}"
+
+
+def step_up(priority: str | None) -> str:
+    """One priority up, capped at the highest; a ticket without one counts as normal."""
+    index = PRIORITIES.index(priority if priority in PRIORITIES else PRIORITY_NORMAL)
+    return PRIORITIES[min(index + 1, len(PRIORITIES) - 1)]
+
+
+# ---------------------------------------------------------------------- the timer
+
+
+def _watched(runtime: Runtime) -> dict[str, float]:
+    """Scenario id → first-response target (seconds) of the scenarios the connector enforces;
+    worked out once per process (the pack is loaded once)."""
+    watched: dict[str, float] | None = runtime.extras.get("escalation.first_response")
+    if watched is None:
+        watched = {row.scenario: float(row.target)
+                   for row in connector_rules(runtime.policy, runtime.settings.helpdesk.kind)
+                   if row.rule == FIRST_RESPONSE and row.target}
+        runtime.extras["escalation.first_response"] = watched
+    return watched
+
+
+def arm_first_response(runtime: Runtime, conn: Connection, *, ticket_id: int,
+                       scenario_id: str | None, since: float) -> float | None:
+    """Set the ticket's first-response timer in ``conn``'s transaction when the connector
+    enforces its scenario's target; returns when it falls due (None: not the connector's)."""
+    target = _watched(runtime).get(scenario_id or "")
+    if target is None or scenario_id is None:
+        return None
+    policy = runtime.policy
+    scenario = policy.scenario(scenario_id)
+    due = (business_due(policy.business_hours, since, target) if scenario.business_hours
+           else since + target)
+    key = timer_key(FIRST_RESPONSE, ticket_id)
+    set_timer(conn, ESCALATE_JOB, key, due, {
+        "ticket_id": int(ticket_id), "rule": FIRST_RESPONSE, "scenario": scenario_id,
+        "tier": scenario.tier, "target": target, "since": since, "due_at": due,
+        "business_hours": scenario.business_hours,
+    }, now=runtime.clock.now())
+    log.info("first-response timer set", extra={"ticket_id": ticket_id, "scenario": scenario_id,
+                                                "due_in": round(due - since, 3)})
+    return due
+
+
+def disarm(conn: Connection, ticket_id: int, rule: str = FIRST_RESPONSE) -> bool:
+    """Cancel the ticket's timer for ``rule`` (answered, solved or closed); True when one was."""
+    return cancel_timer(conn, ESCALATE_JOB, timer_key(rule, ticket_id))
+
+
+# ---------------------------------------------------------------------- escalating
+
+
+def handle_escalate(runtime: Runtime, job: Job) -> None:
+    payload = job.payload
+    ticket_id = int(payload["ticket_id"])
+    rule = str(payload["rule"])
+    helpdesk = runtime.helpdesk
+    try:
+        ticket = helpdesk.get_ticket(ticket_id)
+    except TicketGone:
+        log.info("escalation of a deleted ticket; nothing to do", extra={"ticket_id": ticket_id})
+        return
+    if ticket.state in (TICKET_SOLVED, TICKET_CLOSED):
+        log.info("escalation of a solved or closed ticket; nothing to do",
+                 extra={"ticket_id": ticket_id, "state": ticket.state})
+        return
+    comments = helpdesk.list_comments(ticket_id)
+    if rule == FIRST_RESPONSE and _answered(comments, float(payload["since"])):
+        log.info("first response given (its webhook not seen yet); no escalation",
+                 extra={"ticket_id": ticket_id})
+        return
+    late = max(0.0, runtime.clock.now() - float(payload["due_at"]))
+    tag = rule_tag(rule)
+    opening = f"{NOTE_PREFIX} Escalated: {rule}"
+    noted = any(not c.public and c.body.lstrip().startswith(opening) for c in comments)
+    priority = step_up(ticket.priority)
+    note = _note(opening, payload, ticket, priority, late)
+    try:
+        if tag not in ticket.tags:
+            helpdesk.update(ticket_id, TicketUpdate(
+                body=None if noted else note, private=True,
+                priority=priority if priority != ticket.priority else None,
+                add_tags=(ESCALATED_TAG, tag)))
+        elif not noted:  # the tags landed, the note did not (two writes on some helpdesks)
+            helpdesk.add_private_note(ticket_id, note)
+    except TicketClosed:
+        log.info("escalation of a ticket closed meanwhile", extra={"ticket_id": ticket_id})
+        return
+    log.warning("ticket escalated", extra={"ticket_id": ticket_id, "rule": rule,
+                                           "scenario": payload.get("scenario"),
+                                           "late_seconds": round(late, 3)})
+    _queue_alert(runtime, job, ticket_id, late)
+
+
+def _answered(comments: list[Comment], since: float) -> bool:
+    """A public reply by a person on the support side since ``since``: what the agent-reply
+    flow texts (agent_reply.pick_replies; not imported: that module imports this one)."""
+    for c in comments:
+        created = iso_epoch(c.created_at)
+        if (c.public and c.author == AUTHOR_AGENT and not c.from_integration and not c.merged
+                and created is not None and created >= since - CLOCK_SKEW):
+            return True
+    return False
+
+
+def _note(opening: str, payload: dict[str, Any], ticket: Ticket, priority: str,
+          late: float) -> str:
+    target = format_duration(float(payload["target"]))
+    hours = " (business hours)" if payload.get("business_hours") else ""
+    lines = [
+        f"{opening} - no public agent reply within the first-response target of "
+        f"{target}{hours}; {format_duration(late) if late >= 1 else 'under a second'} late.",
+        f"Scenario: {payload.get('scenario')} ({payload.get('tier')}).",
+    ]
+    if priority != ticket.priority:
+        lines.append(f"Priority raised: {ticket.priority or 'none'} -> {priority}.")
+    return "\n".join(lines)
+
+
+def _top_tier(runtime: Runtime, tier: str | None) -> bool:
+    """P1: the pack's first tier (tiers are listed most urgent first)."""
+    tiers = runtime.policy.tiers
+    return bool(tiers) and tier == tiers[0].id
+
+
+def _queue_alert(runtime: Runtime, job: Job, ticket_id: int, late: float) -> None:
+    settings = runtime.settings.escalation
+    payload = job.payload
+    if not settings.alert_url or not _top_tier(runtime, payload.get("tier")):
+        return
+    key = str(payload.get("timer_key") or timer_key(str(payload["rule"]), ticket_id))
+    with runtime.engine.begin() as conn:
+        if not kv_add(conn, f"escalation-alert:{key}", "queued", now=runtime.clock.now()):
+            return  # a retried escalation: queued already
+        enqueue(conn, ALERT_JOB, {
+            "ticket_id": ticket_id, "rule": payload["rule"], "scenario": payload.get("scenario"),
+            "tier": payload.get("tier"), "target": payload.get("target"),
+            "late_seconds": round(late, 3), "dedup_key": f"{ALERT_SOURCE}:{key}",
+        }, max_attempts=runtime.settings.queue.max_attempts, now=runtime.clock.now())
+    runtime.notify()
+
+
+# ---------------------------------------------------------------------- the alert hook
+
+
+def alert_body(routing_key: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """A PagerDuty Events v2 ``trigger``
+    (https://developer.pagerduty.com/docs/events-api-v2/trigger-events/)."""
+    target = format_duration(float(payload.get("target") or 0))
+    return {
+        "routing_key": routing_key,
+        "event_action": "trigger",
+        "dedup_key": payload["dedup_key"],
+        "payload": {
+            "summary": f"SMS ticket #{payload['ticket_id']} ({payload.get('scenario')}, "
+                       f"{payload.get('tier')}) escalated: {payload['rule']} target {target} "
+                       "missed",
+            "severity": "critical",
+            "source": ALERT_SOURCE,
+            "custom_details": {
+                "ticket_id": payload["ticket_id"], "scenario": payload.get("scenario"),
+                "rule": payload["rule"], "late_seconds": payload.get("late_seconds"),
+            },
+        },
+    }
+
+
+def handle_alert(runtime: Runtime, job: Job) -> None:
+    settings = runtime.settings.escalation
+    if not settings.alert_url:
+        log.info("alert dropped: escalation.alert_url is empty now", extra={"job_id": job.id})
+        return
+    body = alert_body(settings.alert_routing_key, dict(job.payload))
+    try:
+        response = requests.post(settings.alert_url, json=body, timeout=ALERT_TIMEOUT)
+    except requests.RequestException as exc:
+        raise TransientError(f"alert hook: {exc.__class__.__name__}: {exc}") from exc
+    status = response.status_code
+    if status == 429:
+        retry = response.headers.get("Retry-After")
+        raise RateLimited("alert hook answered 429",
+                          retry_after=float(retry) if retry and retry.isdigit() else None)
+    if status >= 500:
+        raise TransientError(f"alert hook answered {status}")
+    if status >= 400:
+        raise PermanentError(f"alert hook refused the alert: {status} {response.text[:200]}")
+    log.info("escalation alert sent", extra={"ticket_id": job.payload.get("ticket_id"),
+                                             "status": status})
