@@ -54,7 +54,7 @@ from connector.model import (
     Triage,
     iso_epoch,
 )
-from connector.pipeline.escalation import arm_first_response
+from connector.pipeline.escalation import arm_first_response, disarm
 from connector.pipeline.outbox import queue_sms
 from connector.pipeline.receive import conversation_key
 from connector.store import conversations, helpdesk_users, insert_ignore, messages, reading
@@ -448,6 +448,7 @@ class InboundRun:
         except TicketClosed:
             with self.engine.begin() as conn:
                 self._save(conn, inflight=None, ticket_status=TICKET_CLOSED)
+                disarm(conn, inflight["ticket_id"])  # closed: nothing left to escalate
             return False
         except TicketGone:
             self._forget_ticket(inflight["ticket_id"])
