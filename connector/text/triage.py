@@ -14,6 +14,9 @@ How a text is read:
    matches a word prefix) and its ``patterns`` on the case-folded text with punctuation kept
    (order numbers such as ``#48213``). Each matching term counts once, with its weight.
 3. Flags (``dispute`` …) are raised from their own terms; a raised flag may ``boost`` a scenario.
+   A flag tied to scenarios (``outage_report`` to outage) is not raised from its terms when those
+   scenarios' signals add up to less than zero: a negative weight there ("power outage", "the
+   outage last week") says "not this scenario", and so not its flag either.
 4. The highest score wins; ties go to the more severe tier (under-prioritising an outage costs
    more than over-prioritising a question). Below the pack's ``min_score`` the default scenario
    (general) is used. Flags tied to the chosen scenario (``outage_report`` for outage) are added.
@@ -225,20 +228,26 @@ def _score(
     return total
 
 
+def _vetoed(scenarios: Sequence[str], totals: dict[str, float]) -> bool:
+    """A flag tied to ``scenarios`` whose signals all add up to less than zero is not raised."""
+    return bool(scenarios) and all(totals[s] < 0 for s in scenarios)
+
+
 def _evaluate(text: str, policy: Policy) -> tuple[dict[str, float], list[str]]:
     c = _compiled(policy)
     folded = _fold(text)
     words = _words(folded, c.single, c.multi, c.vocabulary)
     tokens = set(words.split())
-    flags = [
-        flag_id
-        for flag_id, terms, signals in c.flags
-        if _score(terms, signals, words, tokens, folded) > 0
-    ]
     totals = {
         scenario_id: _score(terms, signals, words, tokens, folded)
         for scenario_id, terms, signals in c.scenarios
     }
+    flags = [
+        flag_id
+        for flag_id, terms, signals in c.flags
+        if _score(terms, signals, words, tokens, folded) > 0
+        and not _vetoed(policy.flag(flag_id).scenarios, totals)
+    ]
     for flag_id in flags:
         for scenario_id, boost in policy.flag(flag_id).boost:
             totals[scenario_id] += boost
@@ -314,6 +323,8 @@ class Evaluation:
     confusion: dict[str, dict[str, int]]
     misses: tuple[tuple[Sample, Triage], ...]
     flag_misses: tuple[tuple[Sample, Triage], ...]
+    # Every sample with what triage made of it, in corpus order.
+    results: tuple[tuple[Sample, Triage], ...] = ()
 
     def total(self, label: str) -> int:
         return sum(self.confusion[label].values())
@@ -323,6 +334,31 @@ class Evaluation:
         right = sum(self.confusion[lb][lb] for lb in labels)
         total = sum(self.total(lb) for lb in labels)
         return right / total if total else 0.0
+
+    def flag_counts(self, flag: str) -> tuple[int, int, int]:
+        """(true positives, false positives, false negatives) of ``flag``: a sample expects it
+        when its ``flags`` list it, and expects it absent otherwise."""
+        tp = fp = fn = 0
+        for sample, got in self.results:
+            expected, raised = flag in sample.flags, flag in got.flags
+            tp += expected and raised
+            fp += raised and not expected
+            fn += expected and not raised
+        return tp, fp, fn
+
+    def flag_precision(self, flag: str) -> float:
+        """Of the samples that raised ``flag``, the share labelled with it (1.0 when none did)."""
+        tp, fp, _ = self.flag_counts(flag)
+        return tp / (tp + fp) if tp + fp else 1.0
+
+    def flag_recall(self, flag: str) -> float:
+        """Of the samples labelled with ``flag``, the share that raised it (1.0 when none is)."""
+        tp, _, fn = self.flag_counts(flag)
+        return tp / (tp + fn) if tp + fn else 1.0
+
+    def false_flags(self, flag: str) -> tuple[tuple[Sample, Triage], ...]:
+        """Samples that raised ``flag`` without being labelled with it."""
+        return tuple((s, g) for s, g in self.results if flag in g.flags and flag not in s.flags)
 
     def markdown(self) -> str:
         """Per-scenario accuracy and the confusion matrix (rows: expected, columns: predicted)."""
@@ -350,12 +386,13 @@ def load_samples(path: str | Path) -> list[Sample]:
 def evaluate(samples: Sequence[Sample], policy: Policy) -> Evaluation:
     labels = tuple(s.id for s in policy.scenarios)
     confusion = {expected: dict.fromkeys(labels, 0) for expected in labels}
-    misses, flag_misses = [], []
+    misses, flag_misses, results = [], [], []
     for sample in samples:
         result = triage(sample.text, policy)
+        results.append((sample, result))
         confusion[sample.label][result.category] += 1
         if result.category != sample.label:
             misses.append((sample, result))
         if not set(sample.flags) <= set(result.flags):
             flag_misses.append((sample, result))
-    return Evaluation(labels, confusion, tuple(misses), tuple(flag_misses))
+    return Evaluation(labels, confusion, tuple(misses), tuple(flag_misses), tuple(results))
