@@ -30,7 +30,7 @@ import string
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,7 @@ __all__ = [
     "Targets",
     "Tier",
     "format_duration",
+    "format_opening",
     "gsm7_septets",
     "is_gsm7",
     "lint",
@@ -172,6 +173,36 @@ def format_duration(seconds: float) -> str:
     return plural(hours, "hour")
 
 
+_DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# Packs written before {first_response} carried its preposition ("reply within {first_response}")
+# keep reading right: the placeholder now renders "within 10 minutes" or "by Mon 9:00 AM (EST)".
+_LEGACY_WITHIN = re.compile(r"\bwithin \{first_response\}")
+
+
+def format_opening(opening: datetime, at: datetime) -> str:
+    """When business hours open, as an after-hours acknowledgement promises it, in the zone of
+    ``opening``: ``"by Mon 9:00 AM (EST)"``, or ``"by Jan 4 9:00 AM (EST)"`` when it is a week or
+    more after ``at`` (a weekday alone would be ambiguous). English names, not the locale's."""
+    hour = opening.hour % 12 or 12
+    clock = f"{hour}:{opening.minute:02d} {'AM' if opening.hour < 12 else 'PM'}"
+    day = _DAY_NAMES[opening.weekday()]
+    if (opening.date() - at.astimezone(opening.tzinfo).date()).days >= 7:
+        day = f"{_MONTH_NAMES[opening.month - 1]} {opening.day}"
+    return f"by {day} {clock} ({opening.tzname()})"
+
+
+def _opening_sample(timezone: str) -> str:
+    """The longest ``format_opening`` text the zone can give: what load and lint measure."""
+    zone = ZoneInfo(timezone)
+    abbrs = [datetime(2026, m, 1, 12, tzinfo=zone).tzname() or "" for m in (1, 7)]
+    return f"by Sep 30 12:00 PM ({max(abbrs, key=len)})"
+
+
+def _ack_template(ack: str) -> str:
+    return _LEGACY_WITHIN.sub("{first_response}", ack)
+
+
 def _minutes(seconds: float | None) -> int | None:
     """Seconds → whole minutes for old callers, rounded up (a 90 s target is not 1 minute)."""
     return None if seconds is None else math.ceil(seconds / 60)
@@ -239,6 +270,26 @@ class BusinessHours:
             return False
         day, now = WEEKDAYS[local.weekday()], local.time()
         return any(day in i.days and i.start <= now < i.end for i in self.intervals)
+
+    def next_open(self, at: datetime) -> datetime | None:
+        """When the next open interval starts after ``at`` (timezone-aware), in the business
+        hours' zone; None when they do not open within three years."""
+        zone = ZoneInfo(self.timezone)
+        after = at.timestamp()
+        day = at.astimezone(zone).date()
+        for _ in range(3 * 366):
+            if not any(h.covers(day) for h in self.holidays):
+                weekday = WEEKDAYS[day.weekday()]
+                starts = sorted(
+                    datetime.combine(day, i.start, tzinfo=zone)
+                    for i in self.intervals
+                    if weekday in i.days and i.start < i.end
+                )
+                for start in starts:
+                    if start.timestamp() > after:
+                        return start
+            day += timedelta(days=1)
+        return None
 
     # Before intervals the pack had one `days` / `start` / `end`: the first interval's.
     @property
@@ -413,13 +464,28 @@ class Policy:
             return tier.freshdesk_priority
         raise ValueError(f"unknown helpdesk {helpdesk!r}; expected one of {HELPDESKS}")
 
-    def render_ack(self, scenario_id: str) -> str:
-        """The scenario's approved acknowledgement with brand and first-response time filled in."""
+    def render_ack(self, scenario_id: str, at: datetime | None = None) -> str:
+        """The scenario's approved acknowledgement with brand and first-response promise filled
+        in: ``{first_response}`` is ``"within 10 minutes"``, or, when the scenario counts its
+        target in business hours and ``at`` (timezone-aware) is outside them, the next opening
+        (``"by Mon 9:00 AM (EST)"``). Without ``at``, the minute promise."""
         scenario = self.scenario(scenario_id)
-        return scenario.ack.format(
-            first_response=format_duration(scenario.first_response),
+        return _ack_template(scenario.ack).format(
+            first_response=self.first_response_promise(scenario_id, at),
             **self._text_values(),
         )
+
+    def first_response_promise(self, scenario_id: str, at: datetime | None = None) -> str:
+        """What an acknowledgement promises as ``{first_response}`` at ``at`` (see render_ack)."""
+        scenario = self.scenario(scenario_id)
+        if at is not None and scenario.business_hours:
+            if at.tzinfo is None:
+                raise ValueError("render_ack needs a timezone-aware datetime")
+            if not self.business_hours.is_open(at):
+                opening = self.business_hours.next_open(at)
+                if opening is not None:
+                    return format_opening(opening, at)
+        return "within " + format_duration(scenario.first_response)
 
     def render_script(self, script: Script | str, **values: str) -> str:
         """A script with the pack's values filled in; ``{eta}`` / ``{order}`` stay for the agent
@@ -892,10 +958,16 @@ def _build(data: dict[str, Any], source: str, errors: dict[str, str]) -> Policy:
             if "status_url" in names and not status_url:
                 errors[f"{path}.ack"] = "uses {status_url} but status_url is not set"
             else:
-                rendered = s["ack"].format(
-                    first_response=format_duration(first_response), **text_values
-                )
-                _check_one_segment(rendered, f"{path}.ack", errors)
+                # Both promises must fit: the minutes, and (for a scenario counted in business
+                # hours) the longest next-opening text the pack's zone can give.
+                promises = ["within " + format_duration(first_response)]
+                if s["business_hours"] and "business_hours.timezone" not in errors:
+                    promises.append(_opening_sample(business_hours.timezone))
+                for promise in promises:
+                    rendered = _ack_template(s["ack"]).format(
+                        first_response=promise, **text_values
+                    )
+                    _check_one_segment(rendered, f"{path}.ack", errors)
         targets = _targets(s, tier.targets if tier else Targets())
         scenarios.append(
             Scenario(
@@ -1104,8 +1176,21 @@ def lint(policy: Policy) -> list[str]:
             boosted = any(s.id in dict(f.boost) or s.id in f.scenarios for f in policy.flags)
             if not boosted:
                 warnings.append(f"{path}.signals: no signals, so triage never picks {s.id!r}")
-        # An acknowledgement is one segment (a load error otherwise); the rest applies.
+        # An acknowledgement is one segment (a load error otherwise); the rest applies, to the
+        # minute promise and, for a scenario counted in business hours, the after-hours one.
         _lint_text(policy, f"{path}.ack", s.ack, policy.render_ack(s.id), _ACK_FIELDS, 1, warnings)
+        if s.business_hours:
+            after_hours = _ack_template(s.ack).format(
+                first_response=_opening_sample(policy.business_hours.timezone),
+                **policy._text_values(),
+            )
+            extra: list[str] = []
+            _lint_text(policy, f"{path}.ack", s.ack, after_hours, _ACK_FIELDS, 1, extra)
+            warnings.extend(
+                w.replace(f"{path}.ack:", f"{path}.ack (after hours):", 1)
+                for w in extra
+                if w not in warnings
+            )
 
     for i, script in enumerate(policy.scripts):
         rendered = policy.render_script(script, **_LINT_SAMPLES)

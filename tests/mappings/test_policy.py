@@ -6,10 +6,11 @@ import copy
 import subprocess
 import sys
 import tomllib
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -614,3 +615,133 @@ def test_the_owner_groups_ready_to_uncomment(tmp_path: Path) -> None:
     }
     assert policy.groups.create_missing is False
     assert lint(policy) == []
+
+
+# ---------------------------------------------------------------------- after hours
+
+ET = ZoneInfo("America/New_York")
+
+
+def ack_at(scenario: str, *when: int) -> str:
+    return load_policy().render_ack(scenario, datetime(*when, tzinfo=ET))
+
+
+def test_in_business_hours_the_ack_promises_minutes() -> None:
+    text = ack_at("general", 2026, 12, 2, 10, 30)  # a Wednesday morning
+    assert text.endswith("an agent will reply within 10 minutes.")
+
+
+@pytest.mark.parametrize(
+    ("when", "promise"),
+    [
+        ((2026, 12, 2, 18, 0), "by Thu 9:00 AM (EST)"),  # closing time: closed
+        ((2026, 12, 2, 23, 45), "by Thu 9:00 AM (EST)"),  # evening
+        ((2026, 12, 3, 7, 15), "by Thu 9:00 AM (EST)"),  # before opening, same day
+        ((2026, 12, 5, 14, 0), "by Mon 9:00 AM (EST)"),  # Saturday
+        ((2026, 11, 29, 3, 0), "by Mon 9:00 AM (EST)"),  # Sunday 3 a.m.
+        ((2026, 12, 24, 19, 0), "by Mon 9:00 AM (EST)"),  # Christmas Day (Friday) is a holiday
+        ((2026, 11, 25, 20, 0), "by Fri 9:00 AM (EST)"),  # Thanksgiving Thursday closed
+    ],
+)
+def test_after_hours_the_ack_promises_the_next_opening(
+    when: tuple[int, ...], promise: str
+) -> None:
+    text = ack_at("general", *when)
+    assert text.endswith(f"an agent will reply {promise}.")
+    assert "minutes" not in text
+
+
+def test_the_zone_abbreviation_follows_dst() -> None:
+    # US clocks go back on Sunday 2026-11-01: a Friday-evening text is promised Monday, EST.
+    assert ack_at("general", 2026, 10, 30, 19, 0).endswith("by Mon 9:00 AM (EST).")
+    # And forward on Sunday 2027-03-14: the text sent in EST is promised Monday in EDT.
+    assert ack_at("general", 2027, 3, 12, 19, 0).endswith("by Mon 9:00 AM (EDT).")
+    # The night the clocks go forward, 3:30 a.m. EDT (an hour after 1:30 EST).
+    assert ack_at("general", 2027, 3, 14, 3, 30).endswith("by Mon 9:00 AM (EDT).")
+
+
+def test_a_utc_instant_is_read_in_the_pack_s_zone() -> None:
+    policy = load_policy()
+    # 14:30 UTC on a Wednesday is 9:30 a.m. EST: open. 13:30 UTC is 8:30 EST: not yet.
+    open_at = datetime(2026, 12, 2, 14, 30, tzinfo=UTC)
+    assert "within 10 minutes" in policy.render_ack("general", open_at)
+    assert "by Wed 9:00 AM (EST)" in policy.render_ack(
+        "general", datetime(2026, 12, 2, 13, 30, tzinfo=UTC)
+    )
+
+
+def test_a_naive_datetime_is_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        load_policy().render_ack("general", datetime(2026, 12, 5, 3, 0))
+
+
+@pytest.mark.parametrize("scenario", ["order", "technical", "billing", "outage"])
+def test_around_the_clock_scenarios_keep_minutes_at_3am_on_sunday(scenario: str) -> None:
+    policy = load_policy()
+    assert not policy.scenario(scenario).business_hours
+    minutes = format_duration(policy.scenario(scenario).first_response)
+    assert f"within {minutes}" in ack_at(scenario, 2026, 11, 29, 3, 0)
+
+
+def test_an_opening_a_week_or_more_away_names_the_date(raw: dict[str, Any]) -> None:
+    raw["business_hours"]["holidays"] = [
+        {"name": "Winter break", "start": date(2026, 12, 21), "end": date(2027, 1, 1)}
+    ]
+    policy = policy_from_dict(raw)
+    text = policy.render_ack("general", datetime(2026, 12, 19, 10, 0, tzinfo=ET))
+    assert text.endswith("by Jan 4 9:00 AM (EST).")
+
+
+def test_an_old_pack_s_within_placeholder_reads_right_both_ways(raw: dict[str, Any]) -> None:
+    raw["scenarios"][0]["ack"] = "{brand}: thanks! An agent will reply within {first_response}."
+    policy = policy_from_dict(raw)
+    assert policy.render_ack("general").endswith("reply within 10 minutes.")
+    text = policy.render_ack("general", datetime(2026, 11, 29, 3, 0, tzinfo=ET))
+    assert text.endswith("reply by Mon 9:00 AM (EST).")
+
+
+@pytest.mark.parametrize("scenario", ["general", "order", "technical", "billing", "outage"])
+@pytest.mark.parametrize(
+    "when", [(2026, 12, 2, 10, 0), (2026, 11, 29, 3, 0), (2026, 12, 25, 12, 0)]
+)
+def test_every_default_ack_is_one_gsm7_segment_in_and_after_hours(
+    scenario: str, when: tuple[int, ...]
+) -> None:
+    text = ack_at(scenario, *when)
+    assert "{" not in text and is_gsm7(text) and gsm7_septets(text) <= 160
+
+
+def test_every_default_ack_fits_after_hours_when_counted_in_business_hours(
+    raw: dict[str, Any],
+) -> None:
+    for scenario in raw["scenarios"]:
+        scenario["business_hours"] = True
+    policy = policy_from_dict(raw)  # the load check measures the longest after-hours promise
+    assert lint(policy) == []
+    for scenario in policy.scenarios:
+        text = policy.render_ack(scenario.id, datetime(2026, 11, 29, 3, 0, tzinfo=ET))
+        assert "by Mon 9:00 AM (EST)" in text and gsm7_septets(text) <= 160
+
+
+def test_an_ack_that_only_overflows_after_hours_fails_to_load(raw: dict[str, Any]) -> None:
+    # 160 septets with "within 10 minutes"; the after-hours promise is longer.
+    promise = "within 10 minutes"
+    head = "{brand}: "
+    filler = "x" * (160 - len("Acme Support: ") - len(promise) - 1)
+    raw["scenarios"][0]["ack"] = head + filler + " {first_response}"
+    raw["scenarios"][0]["business_hours"] = False
+    policy_from_dict(raw)  # around the clock: only the minute promise, which fits
+    raw["scenarios"][0]["business_hours"] = True
+    message = str(error_of(raw))
+    assert "scenarios[0].ack" in message and "one SMS segment" in message
+
+
+def test_lint_measures_the_after_hours_ack_too(raw: dict[str, Any]) -> None:
+    # The after-hours text is linted too: a word banned in it is reported under its own key.
+    policy = policy_from_dict(raw)
+    assert lint(policy) == []
+    raw["lint"] = {"banned": ["EST"]}
+    warnings = lint(policy_from_dict(raw))
+    assert "scenarios[0].ack (after hours): uses 'EST' (lint.banned): say it in the customer's " \
+        "words" in warnings
+    assert not any(w.startswith("scenarios[0].ack: uses 'EST'") for w in warnings)
