@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select, update
@@ -342,7 +343,9 @@ class InboundRun:
         with self.engine.begin() as conn:
             opted_out = is_opted_out(conn, phone, conv["channel_key"])
         if not opted_out and not opted_in_keyword:
-            ack = self.runtime.policy.render_ack(result.category)
+            # After business hours the ack promises the next opening, not minutes.
+            at = datetime.fromtimestamp(self.now(), UTC)
+            ack = self.runtime.policy.render_ack(result.category, at)
         # The acknowledgement goes first, before any helpdesk call: the customer hears back in
         # seconds even while the helpdesk is slow, rate-limited or down. Its id is the first
         # pending text's, so a retried job (or a creation started over) queues it once.

@@ -404,3 +404,34 @@ def test_as_a_job_it_steps_aside_once_for_a_new_acknowledgement(world):
     assert len(ack_rows(runtime)) == 1
     handle_inbound(runtime, job)  # again: the ack is there, the ticket is filed
     assert len(sms_tickets(sandbox)) == 1 and len(ack_rows(runtime)) == 1
+
+
+def test_after_hours_the_queued_ack_promises_the_next_opening(tmp_path):
+    """On the runtime clock at 3 a.m. on a Sunday (New York), a general question (counted in
+    business hours) is promised Monday's opening, and the agent reads what was promised."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from connector.clock import ManualClock
+    from connector.config import settings_from_dict
+    from connector.runtime import Runtime
+    from connector.sandbox.runner import start_sandbox
+    from connector.sandbox.stack import sandbox_config
+
+    sunday_3am = datetime(2026, 11, 29, 3, 0, tzinfo=ZoneInfo("America/New_York"))
+    clock = ManualClock(sunday_3am.timestamp())
+    with start_sandbox(zendesk_port=0, twilio_port=0) as sandbox:
+        data = sandbox_config(sandbox, connector_url="http://127.0.0.1:9",
+                              database_url=f"sqlite:///{tmp_path / 'c.db'}")
+        runtime = Runtime(settings_from_dict(data), clock=clock)
+        runtime.prepare_schema()
+        try:
+            text(runtime, "hello", "SM50")
+            [ack] = ack_rows(runtime)
+            assert ack["body"] == (
+                "Acme Support: thanks for your message! Tell us a bit more about what you need "
+                "and an agent will reply by Mon 9:00 AM (EST).")
+            [ticket] = sms_tickets(sandbox)
+            assert "reply by Mon 9:00 AM (EST)" in ticket["comments"][0]["body"]
+        finally:
+            runtime.close()
