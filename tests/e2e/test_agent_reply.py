@@ -22,7 +22,7 @@ from connector.store import conversations, jobs, outbound, reading
 from connector.store.optouts import is_opted_out
 from mappings.zendesk import REPLY_TRIGGER_TITLE
 
-from .connector_process import Stack, connector_stack, wait_for
+from .connector_process import Stack, connector_stack, settled, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -42,20 +42,6 @@ def stack(tmp_path, stack_database):
 def policy(stack: Stack, command: str):
     env = environment(stack.config)
     return CliRunner().invoke(cli, ["policy", command], env=env, catch_exceptions=False)
-
-
-def idle(stack: Stack) -> bool:
-    with reading(stack.engine) as conn:
-        busy = conn.execute(select(func.count()).select_from(jobs)
-                            .where(jobs.c.status.in_(("ready", "running")))).scalar_one()
-    return busy == 0
-
-
-def settled(stack: Stack) -> bool:
-    """No job waiting, no webhook or callback still on its way."""
-    requests.post(stack.sandbox.zendesk_url + "/_sandbox/flush", json={}, timeout=15)
-    requests.post(stack.sandbox.twilio_url + "/_sandbox/flush", json={}, timeout=15)
-    return idle(stack)
 
 
 def open_ticket(stack: Stack, phone: str = ALICE) -> dict:

@@ -20,7 +20,7 @@ from connector.sandbox.stack import FRESHDESK_KEY, SUPPORT_NUMBER, environment
 from connector.store import conversations, jobs, outbound, reading
 from connector.store.kv import kv_get
 
-from .connector_process import Stack, connector_stack, wait_for
+from .connector_process import Stack, connector_stack, idle, settled, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -57,20 +57,6 @@ def raw_tickets(stack: Stack) -> list[dict]:
 
 def raw_ticket(stack: Stack, ticket_id: int) -> dict:
     return next(t for t in state(stack)["tickets"] if t["id"] == ticket_id)
-
-
-def idle(stack: Stack) -> bool:
-    with reading(stack.engine) as conn:
-        busy = conn.execute(select(func.count()).select_from(jobs)
-                            .where(jobs.c.status.in_(("ready", "running")))).scalar_one()
-    return busy == 0
-
-
-def settled(stack: Stack) -> bool:
-    """No job waiting, no webhook or callback still on its way."""
-    requests.post(stack.sandbox.helpdesk_url + "/_sandbox/flush", json={}, timeout=15)
-    requests.post(stack.sandbox.twilio_url + "/_sandbox/flush", json={}, timeout=15)
-    return idle(stack)
 
 
 def text(stack: Stack, phone: str, body: str) -> None:

@@ -15,7 +15,7 @@ from connector.sandbox.signing import twilio_signature
 from connector.sandbox.stack import SUPPORT_NUMBER
 from connector.store import jobs, messages, reading
 
-from .connector_process import Stack, connector_stack, wait_for
+from .connector_process import Stack, connector_stack, idle, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -28,13 +28,6 @@ def stack(tmp_path, stack_database):
     with connector_stack(tmp_path, database_url=stack_database) as running:
         yield running
 
-
-
-def idle(stack: Stack) -> bool:
-    with reading(stack.engine) as conn:
-        busy = conn.execute(select(func.count()).select_from(jobs)
-                            .where(jobs.c.status.in_(("ready", "running")))).scalar_one()
-    return busy == 0
 
 
 def signed_post(stack: Stack, params: dict[str, str], *, token: str | None = None,

@@ -11,14 +11,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
 
 from connector.cli import cli
 from connector.sandbox.stack import Stack, environment
-from connector.store import jobs, reading
 from tests.echo import register, unregister
 
-from .connector_process import connector_stack, wait_for
+from .connector_process import connector_stack, idle, wait_for
 from .drivers import HELPDESKS, PAIRS, SMS
 
 pytestmark = pytest.mark.slow
@@ -43,13 +41,6 @@ def story(request: pytest.FixtureRequest, tmp_path, stack_database) -> Iterator[
     finally:
         sms.stop()
         unregister()
-
-
-def idle(stack: Stack) -> bool:
-    with reading(stack.engine) as conn:
-        busy = conn.execute(select(func.count()).select_from(jobs)
-                            .where(jobs.c.status.in_(("ready", "running")))).scalar_one()
-    return busy == 0
 
 
 def settled(stack: Stack, sms: Any, helpdesk: Any) -> bool:
