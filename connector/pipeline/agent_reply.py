@@ -51,7 +51,7 @@ from connector.config import ChannelSettings
 from connector.errors import MediaUnavailable, PermanentError, TicketClosed
 from connector.jobs.queue import Job
 from connector.model import AUTHOR_AGENT, Attachment, Comment, iso_epoch
-from connector.pipeline.escalation import disarm
+from connector.pipeline import conversation_events
 from connector.pipeline.media_links import MEDIA_PATH, media_key, media_token
 from connector.pipeline.notes import PREFIX as NOTE_PREFIX
 from connector.pipeline.outbox import queue_sms
@@ -161,8 +161,10 @@ def handle_outbound(runtime: Runtime, job: Job) -> None:
     if not picked:
         return
     with runtime.engine.begin() as conn:
-        # A public agent reply is the first response: no escalation for it.
-        disarm(conn, ticket_id)
+        # A public agent reply is the first response: no escalation for it; the ledger and the
+        # escalation rules hear of it.
+        conversation_events.agent_replied(runtime, conn, ticket_id=ticket_id,
+                                          conversation_id=conversation.id, comments=picked)
     with reading(runtime.engine) as conn:
         done = set(conn.execute(select(outbound.c.source_id).where(
             outbound.c.source == SOURCE,

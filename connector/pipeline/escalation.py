@@ -45,6 +45,7 @@ from connector.model import (
     TicketUpdate,
     iso_epoch,
 )
+from connector.store import sla
 from connector.store.kv import kv_add
 from connector.store.timers import cancel_timer, set_timer
 from mappings.business_time import business_due
@@ -63,6 +64,7 @@ __all__ = [
     "arm_first_response",
     "disarm",
     "handlers",
+    "record_escalation",
     "step_up",
 ]
 
@@ -179,10 +181,23 @@ def handle_escalate(runtime: Runtime, job: Job) -> None:
     except TicketClosed:
         log.info("escalation of a ticket closed meanwhile", extra={"ticket_id": ticket_id})
         return
+    with runtime.engine.begin() as conn:
+        record_escalation(runtime, conn, ticket_id, rule, late=late, payload=payload)
     log.warning("ticket escalated", extra={"ticket_id": ticket_id, "rule": rule,
                                            "scenario": payload.get("scenario"),
                                            "late_seconds": round(late, 3)})
     _queue_alert(runtime, job, ticket_id, late)
+
+
+def record_escalation(runtime: Runtime, conn: Connection, ticket_id: int, rule: str, *,
+                      late: float, payload: dict[str, Any]) -> bool:
+    """The ledger's ``escalated`` event (once per ticket and rule) for the SLA report."""
+    return sla.record_event(
+        conn, helpdesk=runtime.settings.helpdesk.kind, ticket_id=ticket_id, kind="escalated",
+        rule=rule, at=runtime.clock.now(),
+        dedup=f"escalated:{runtime.settings.helpdesk.kind}:{int(ticket_id)}:{rule}",
+        details={"late_seconds": round(late, 3), "target": payload.get("target"),
+                 "scenario": payload.get("scenario"), "tier": payload.get("tier")})
 
 
 def _answered(comments: list[Comment], since: float) -> bool:

@@ -55,7 +55,8 @@ from connector.model import (
     Triage,
     iso_epoch,
 )
-from connector.pipeline.escalation import arm_first_response, disarm
+from connector.pipeline import conversation_events
+from connector.pipeline.escalation import disarm
 from connector.pipeline.outbox import queue_sms
 from connector.pipeline.receive import conversation_key
 from connector.store import conversations, helpdesk_users, insert_ignore, messages, reading
@@ -401,10 +402,12 @@ class InboundRun:
             self._save(conn, inflight=None, ticket_id=ticket_id, ticket_status=ticket.state,
                        ticket_updated_stamp=ticket.version, ticket_created_at=inflight["at"],
                        solved_at=None, followup_source_id=new_ticket(inflight).follows)
-            # The first-response clock runs from the ticket's creation; set with the ticket, so
-            # a crash cannot leave a ticket the connector watches without its timer.
-            arm_first_response(self.runtime, conn, ticket_id=ticket_id,
-                               scenario_id=inflight.get("category"), since=float(inflight["at"]))
+            # The ledger row and the timers are set with the ticket, so a crash cannot leave a
+            # ticket the connector watches without them.
+            conversation_events.ticket_opened(
+                self.runtime, conn, ticket_id=ticket_id, conversation_id=self.conversation_id,
+                scenario_id=inflight.get("category"), tier=inflight.get("tier"),
+                message_ids=inflight["message_ids"], created_at=float(inflight["at"]))
             # The acknowledgement was queued before the ticket existed; tie it to it now so a
             # delivery failure can be noted on the ticket (records written before the ack went
             # first named it by the creation's key).
@@ -458,6 +461,7 @@ class InboundRun:
             return False
         with self.engine.begin() as conn:
             self._delivered(conn, inflight["message_ids"], inflight["ticket_id"])
+            self._wrote(conn, conv, inflight, ticket)
             self._save(conn, inflight=None, **_ticket_state(ticket))
         if ticket.state == TICKET_SOLVED and not change.reopen:
             # Solved so close to our last write that its version did not change (a helpdesk
@@ -470,6 +474,20 @@ class InboundRun:
                                                  "ticket_id": inflight["ticket_id"],
                                                  "texts": len(inflight["message_ids"])})
         return True
+
+    def _wrote(self, conn: Connection, conv: dict[str, Any], inflight: dict[str, Any],
+               ticket: Ticket) -> None:
+        """The ledger and the rules hear of texts added to an open ticket (and of a reopening)."""
+        ticket_id = int(inflight["ticket_id"])
+        if inflight.get("reopen") and conv.get("ticket_status") in (TICKET_SOLVED,
+                                                                    TICKET_CLOSED):
+            conversation_events.ticket_changed(self.runtime, conn, ticket_id=ticket_id,
+                                               state=ticket.state,
+                                               previous=conv.get("ticket_status"),
+                                               at=self.now())
+        conversation_events.customer_wrote(self.runtime, conn, ticket_id=ticket_id,
+                                           conversation_id=self.conversation_id,
+                                           message_ids=inflight["message_ids"])
 
     def _forget_ticket(self, ticket_id: int) -> None:
         """The ticket was deleted in the helpdesk: nothing was written to it, so the pending
@@ -507,5 +525,6 @@ class InboundRun:
             return self._send_update(conv, inflight)
         with self.engine.begin() as conn:
             self._delivered(conn, inflight["message_ids"], inflight["ticket_id"])
+            self._wrote(conn, conv, inflight, landed)
             self._save(conn, inflight=None, **_ticket_state(landed))
         return True

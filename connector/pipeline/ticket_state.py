@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 
 from connector.errors import TicketGone
-from connector.model import TICKET_CLOSED, TICKET_SOLVED, TICKET_UNKNOWN, iso_epoch
-from connector.pipeline.escalation import disarm
+from connector.model import TICKET_SOLVED, TICKET_UNKNOWN, iso_epoch
+from connector.pipeline import conversation_events
 from connector.store import conversations, reading
 
 if TYPE_CHECKING:
@@ -65,7 +65,9 @@ def handle_ticket_state(runtime: Runtime, job: Job) -> None:
         conn.execute(update(conversations).where(mine).values(
             ticket_status=ticket.state, ticket_updated_stamp=ticket.version,
             solved_at=solved_at, updated_at=runtime.clock.now()))
-        if ticket.state in (TICKET_SOLVED, TICKET_CLOSED):
-            disarm(conn, ticket_id)  # done: nothing left to escalate
+        conversation_events.ticket_changed(
+            runtime, conn, ticket_id=ticket_id, state=ticket.state,
+            previous=known.ticket_status,
+            at=solved_at or iso_epoch(ticket.updated_at) or runtime.clock.now())
     log.info("ticket status remembered", extra={"ticket_id": ticket_id, "state": ticket.state,
                                                 "conversation": known.id})

@@ -261,6 +261,48 @@ periodic_runs = Table(
     Column("last_run_at", Float),
 )
 
+# The SLA ledger (connector/store/sla.py): one row per ticket the connector filed, with what the
+# weekly review needs — its scenario and target, when the customer wrote, when the ticket was
+# filed, when an agent first answered, when it was solved — and the engine's events (escalated,
+# reminded, auto-solved, ...). Facts the connector saw itself; the helpdesk stays the record.
+sla_tickets = Table(
+    "sla_tickets",
+    metadata,
+    Column("helpdesk", String(16), primary_key=True),
+    Column("ticket_id", BigInteger, primary_key=True),
+    Column("conversation_id", BigInteger),
+    Column("scenario", String(32)),
+    Column("tier", String(8)),
+    Column("received_at", Float, nullable=False),  # the customer's first text reached us
+    Column("created_at", Float, nullable=False),  # the ticket was filed
+    Column("target_seconds", Float),  # the scenario's first-response target
+    Column("business_hours", Boolean, nullable=False, default=False),
+    Column("due_at", Float),  # when the first response falls due (business time counted)
+    Column("after_hours", Boolean, nullable=False, default=False),
+    Column("enforced_by", String(16)),  # connector | helpdesk | both | none
+    Column("first_response_at", Float),
+    Column("solved_at", Float),
+    Column("reopens", Integer, nullable=False, default=0),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_sla_tickets_received", "received_at"),
+)
+
+sla_events = Table(
+    "sla_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("helpdesk", String(16), nullable=False),
+    Column("ticket_id", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),  # escalated | reminded | auto_solved | ...
+    Column("rule", String(32)),
+    Column("at", Float, nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("dedup", String(191), nullable=False),  # a retried job records its event once
+    UniqueConstraint("dedup", name="uq_sla_events_dedup"),
+    Index("ix_sla_events_at", "at"),
+    Index("ix_sla_events_ticket", "helpdesk", "ticket_id"),
+)
+
 
 def is_sqlite(engine_or_url: Engine | str) -> bool:
     url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
