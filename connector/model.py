@@ -241,6 +241,8 @@ class TicketUpdate:
     expected_version: str | None = None
     priority: str | None = None  # PRIORITY_*
     private: bool = False
+    group: str | None = None  # the owner group, by the pack's name; the adapter resolves it
+    solve: bool = False  # set the ticket solved (no customer response: the pack's action)
 
 
 @dataclass(frozen=True)

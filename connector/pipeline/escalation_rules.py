@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection
 
 from connector.model import Comment
+from connector.pipeline import reminders
 
 if TYPE_CHECKING:
     from connector.runtime import Runtime
@@ -29,13 +30,19 @@ def on_ticket_opened(runtime: Runtime, conn: Connection, *, ticket_id: int,
 def on_customer_wrote(runtime: Runtime, conn: Connection, *, ticket_id: int,
                       conversation_id: int, message_ids: Sequence[int], at: float) -> None:
     """The customer's later texts ``message_ids`` reached the open ticket."""
+    reminders.on_customer_wrote(runtime, conn, ticket_id=ticket_id,
+                                conversation_id=conversation_id, message_ids=message_ids, at=at)
 
 
 def on_agent_replied(runtime: Runtime, conn: Connection, *, ticket_id: int,
                      conversation_id: int, comments: Sequence[Comment]) -> None:
     """Public agent replies (oldest first; may repeat ones seen before)."""
+    reminders.on_agent_replied(runtime, conn, ticket_id=ticket_id,
+                               conversation_id=conversation_id, comments=comments)
 
 
 def on_ticket_changed(runtime: Runtime, conn: Connection, *, ticket_id: int, state: str,
                       previous: str | None, at: float) -> None:
     """The ticket's state changed (or was told again)."""
+    reminders.on_ticket_changed(runtime, conn, ticket_id=ticket_id, state=state,
+                                previous=previous, at=at)
