@@ -1,7 +1,8 @@
-"""First-response escalation in real time: ``sms-connector serve`` on the Zendesk sandbox, a pack
-whose first response is a few seconds (no Zendesk SLA holds that: the connector's timer does)
-and ``[escalation] tick = "1s"``. A text nobody answers is escalated once; a text answered at
-once is not. About ten seconds of real waiting."""
+"""First-response escalation in real time, as issue 13 asks it: ``sms-connector serve`` on the
+Zendesk sandbox, a pack whose general scenario has ``first_response = "20s"`` (no Zendesk SLA
+holds that: the connector's timer does) and ``[escalation] tick = "1s"``. A text nobody answers
+is escalated once, within 30 s of its arrival; a text answered at 5 s is not. About 25 seconds
+of real waiting: the one test of the suite that runs on the wall clock on purpose."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ pytestmark = pytest.mark.slow
 
 ALICE = "+12025550142"  # nobody answers
 BOB = "+12025550143"  # answered at once
-TARGET = 5.0
+TARGET = 20.0
+ANSWER_AT = 5.0
 
 
 def fast_pack(tmp_path: Path) -> str:
@@ -63,16 +65,18 @@ def test_an_unanswered_text_escalates_once_and_an_answered_one_does_not(tmp_path
         send_text(stack.sandbox.twilio_url, BOB, "hello, a question about my invoice",
                   to_number=SUPPORT_NUMBER)
         alice, bob = ticket_of(stack, ALICE), ticket_of(stack, BOB)
+        time.sleep(max(0.0, started + ANSWER_AT - time.monotonic()))
         agent_reply(stack.sandbox.zendesk_url, bob["id"], "Hi Bob, here to help.")
 
-        escalated = wait_for(lambda: escalation_notes(current(stack, alice["id"])), timeout=20)
+        escalated = wait_for(lambda: escalation_notes(current(stack, alice["id"])), timeout=40)
         took = time.monotonic() - started
-        assert TARGET <= took < TARGET + 10
+        print(f"escalated {took:.1f} s after the text (target {TARGET:g} s, tick 1 s)")
+        assert TARGET <= took < 30
         ticket = current(stack, alice["id"])
         assert {"sms_escalated", "sms_esc_first_response"} <= set(ticket["tags"])
         assert ticket["priority"] in ("high", "urgent")
         [note] = escalated
-        assert "first-response target of 5 seconds" in note and "late" in note
+        assert "first-response target of 20 seconds" in note and "late" in note
 
         time.sleep(3)  # several ticks later: still one note; Bob's ticket untouched
         assert len(escalation_notes(current(stack, alice["id"]))) == 1
