@@ -27,11 +27,11 @@ TARGET = 20.0
 ANSWER_AT = 5.0
 
 
-def fast_pack(tmp_path: Path) -> str:
+def fast_pack(tmp_path: Path, target: float = TARGET) -> str:
     from mappings import policy
 
     text = (Path(policy.__file__).parent / "default_policy.toml").read_text()
-    text = re.sub(r'(?m)^first_response = "[^"]+"', f'first_response = "{TARGET:g}s"', text)
+    text = re.sub(r'(?m)^first_response = "[^"]+"', f'first_response = "{target:g}s"', text)
     text = re.sub(r"(?m)^business_hours = true", "business_hours = false", text)
     path = tmp_path / "fast-pack.toml"
     path.write_text(text)
