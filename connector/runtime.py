@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 
 from adapters.helpdesk import HELPDESKS
 from adapters.sms import PROVIDERS
-from connector.clock import Clock, SystemClock
+from connector.clock import Clock, default_clock
 from connector.config import ChannelSettings, Settings
 from connector.errors import ConfigurationError
 from connector.jobs.queue import Queue
@@ -34,7 +34,7 @@ class Runtime:
     def __init__(self, settings: Settings, *, engine: Engine | None = None,
                  clock: Clock | None = None) -> None:
         self.settings = settings
-        self.clock: Clock = clock or SystemClock()
+        self.clock: Clock = clock or default_clock()
         self._sms: dict[str, SmsProvider] = {}
         self.engine = engine or make_engine(settings.database.url,
                                             pool_size=settings.database.pool_size)

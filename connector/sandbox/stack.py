@@ -23,6 +23,7 @@ from typing import Any
 import requests
 from sqlalchemy import Engine
 
+from connector.clock import CLOCK_FILE_ENV, FileOffsetClock
 from connector.config import Settings, settings_from_dict
 from connector.runtime import Runtime
 from connector.sandbox import twilio as twilio_sandbox
@@ -143,6 +144,7 @@ class Stack:
     engine: Engine
     process: subprocess.Popen[bytes]
     log_path: Path
+    clock: FileOffsetClock | None = None  # shared by the connector's processes (advance)
 
     def helpdesk_state(self) -> dict[str, Any]:
         return requests.get(self.sandbox.helpdesk_url + "/_sandbox/state", timeout=10).json()
@@ -161,6 +163,14 @@ class Stack:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def advance(self, seconds: float) -> None:
+        """Move time ``seconds`` forward for the connector's processes and the stand-ins alike
+        (``connector_process(..., shift_clock=True)``)."""
+        if self.clock is None:
+            raise RuntimeError("this stack runs on the wall clock: start it with shift_clock=True")
+        self.clock.advance(seconds)
+        self.sandbox.clock.advance(seconds)
 
 
 def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.1) -> Any:
@@ -185,7 +195,8 @@ def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
                       latency_ms: int = 0,
                       layout: str = "serve",
                       helpdesk: str = "zendesk",
-                      command: Sequence[str] | None = None) -> Iterator[Stack]:
+                      command: Sequence[str] | None = None,
+                      shift_clock: bool = False) -> Iterator[Stack]:
     """The connector in processes of its own, as an admin runs it (``layout``):
 
     - ``serve``: ``sms-connector serve`` (gunicorn plus its queue worker process);
@@ -197,6 +208,8 @@ def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
     ``helpdesk`` is the stand-in the connector files tickets in (``helpdesk.kind``).
     ``latency_ms`` is added to every sandbox helpdesk / Twilio call. ``command`` replaces
     ``python -m connector`` (e.g. a script that registers a test-only adapter, then runs the CLI).
+    ``shift_clock``: the processes read their clock from a file (``SMS_CONNECTOR_CLOCK_FILE``)
+    that ``Stack.advance`` moves together with the stand-ins' clock: "a day later" in a second.
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout: one of {LAYOUTS}")
@@ -217,6 +230,10 @@ def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
                             opt_out_handling=opt_out_handling, extra=extra)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMS_CONNECTOR_")}
     env.update(environment(config))
+    clock = None
+    if shift_clock:
+        clock = FileOffsetClock(tmp_path / "clock-offset")
+        env[CLOCK_FILE_ENV] = str(clock.path)
     log_path = tmp_path / "connector.log"
     cli = list(command or [sys.executable, "-m", "connector"])
     if layout == "wsgi-thread":
@@ -235,7 +252,7 @@ def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
             worker = subprocess.Popen([*cli, "worker"],
                                       env=env, stdout=log, stderr=subprocess.STDOUT)
     engine = make_engine(db_url)
-    stack = Stack(sandbox, connector_url, config, engine, process, log_path)
+    stack = Stack(sandbox, connector_url, config, engine, process, log_path, clock)
     try:
         def ready() -> bool:
             if process.poll() is not None:
