@@ -23,7 +23,7 @@ from typing import Any
 import requests
 from sqlalchemy import Engine
 
-from connector.clock import CLOCK_FILE_ENV, FileOffsetClock
+from connector.clock import CLOCK_FILE_ENV, Clock, FileOffsetClock
 from connector.config import Settings, settings_from_dict
 from connector.runtime import Runtime
 from connector.sandbox import twilio as twilio_sandbox
@@ -106,6 +106,7 @@ class ConnectorServer:
 
     settings: Settings
     port: int
+    clock: Clock | None = None  # the runtime's (default: the wall clock)
     runtime: Runtime = field(init=False)
     server: SandboxServer = field(init=False)
 
@@ -113,7 +114,7 @@ class ConnectorServer:
         from connector.serve.server import EmbeddedWorker
         from connector.web import create_app
 
-        self.runtime = Runtime(self.settings)
+        self.runtime = Runtime(self.settings, clock=self.clock)
         self.runtime.prepare_schema()
         self.server = SandboxServer(create_app(runtime=self.runtime), port=self.port).start()
         self.worker = EmbeddedWorker(self.runtime).start()
@@ -129,8 +130,9 @@ class ConnectorServer:
         self.runtime.close()
 
 
-def start_connector(data: dict[str, Any], port: int) -> ConnectorServer:
-    return ConnectorServer(settings_from_dict(data), port).start()
+def start_connector(data: dict[str, Any], port: int,
+                    clock: Clock | None = None) -> ConnectorServer:
+    return ConnectorServer(settings_from_dict(data), port, clock).start()
 
 
 # --- a connector in its own process (end-to-end tests, benchmarks) ------------------------
