@@ -17,6 +17,7 @@ from typing import Any
 import click
 import requests
 
+from connector.clock import FileOffsetClock
 from connector.sandbox.runner import (
     HELPDESK_STANDINS,
     agent_reply,
@@ -66,6 +67,13 @@ class Demo:
         counts = self.connector.runtime.queue.counts()
         return not counts.get("ready") and not counts.get("running")
 
+    def later(self, seconds: float) -> None:
+        """Time passes: the connector and the stand-ins jump ``seconds`` ahead together."""
+        _wait(self.idle)  # no job runs across the jump (its lease would seem to run out)
+        self.echo(f"  ⏩ {seconds / 60:g} minutes later")
+        self.clock.advance(seconds)
+        self.sandbox.clock.advance(seconds)
+
     def text(self, phone: str, body: str) -> None:
         self.echo(f"  📱 {phone} texts: {body!r}")
         send_text(self.sandbox.twilio_url, phone, body, SUPPORT_NUMBER)
@@ -76,8 +84,12 @@ class Demo:
         self.sandbox = start_sandbox(helpdesk=self.kind, helpdesk_port=0, twilio_port=0,
                                      connector_url=url)
         database = self.workdir / "sms-connector.db"
-        data = sandbox_config(self.sandbox, connector_url=url, database_url=f"sqlite:///{database}")
-        self.connector = start_connector(data, port)
+        # The escalation scenes jump the clock ("30 minutes later") instead of waiting: the
+        # connector and the stand-ins read the same offset; the scheduler looks every second.
+        self.clock = FileOffsetClock(self.workdir / "clock-offset")
+        data = sandbox_config(self.sandbox, connector_url=url, database_url=f"sqlite:///{database}",
+                              extra={"escalation": {"tick": "1s"}})
+        self.connector = start_connector(data, port, clock=self.clock)
         try:
             self.echo(f"Sandbox {self.name} {self.sandbox.helpdesk_url}, sandbox Twilio "
                       f"{self.sandbox.twilio_url}; connector {url} on {database}")
