@@ -3,15 +3,20 @@
 Adapters send every request through :func:`send`, so a dropped connection or a timeout becomes a
 :class:`~connector.errors.TransientError` at the boundary (httpx's habit of translating
 lower-level errors where they happen) and the pipeline never sees a ``requests`` exception.
+
+:func:`send` also tells the process's call observer (:func:`set_call_observer`) about every call:
+the runtime sets one that counts calls for ``/metrics``, so adapters count without knowing the
+store (they may not import it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import re
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -24,15 +29,52 @@ from connector.errors import MediaUnavailable, TransientError
 __all__ = [
     "USER_AGENT",
     "CallCounter",
+    "call_outcome",
     "decode_body",
     "download",
     "make_session",
     "parse_retry_after",
     "same_origin",
     "send",
+    "set_call_observer",
 ]
 
 USER_AGENT = "sms-connector/0.1"
+
+# Told (system, HTTP status or None when no answer came) after every call through ``send``.
+CallObserver = Callable[[str, int | None], None]
+_observer: CallObserver | None = None
+
+
+def set_call_observer(observer: CallObserver | None) -> CallObserver | None:
+    """Make ``observer`` the one this process tells about calls; returns the one it replaces.
+
+    One slot, not a list: a process runs one runtime, and a test's later runtime simply takes over
+    instead of every runtime ever built counting every call.
+    """
+    global _observer
+    previous, _observer = _observer, observer
+    return previous
+
+
+def call_outcome(status: int | None) -> str:
+    """A call's outcome in a few words fit for a metric label (a status code per label would
+    multiply series for nothing)."""
+    if status is None:
+        return "network_error"
+    if status == 429:
+        return "rate_limited"
+    if status < 400:
+        return "ok"
+    return "client_error" if status < 500 else "server_error"
+
+
+def _observe(provider: str, status: int | None) -> None:
+    observer = _observer
+    if observer is None:
+        return
+    with contextlib.suppress(Exception):  # counting must never fail the call it counts
+        observer(provider, status)
 
 
 class CallCounter(Counter[str]):
@@ -89,15 +131,19 @@ def send(
 ) -> requests.Response:
     """One request; network failures become TransientError (the call may have taken effect)."""
     try:
-        return session.request(method, url, timeout=timeout, **kwargs)
+        response = session.request(method, url, timeout=timeout, **kwargs)
     except requests.Timeout as exc:
+        _observe(provider, None)
         raise TransientError(f"{provider}: {method} timed out after {timeout}s") from exc
     except (
         requests.ConnectionError,
         requests.exceptions.ChunkedEncodingError,
         requests.exceptions.ContentDecodingError,
     ) as exc:
+        _observe(provider, None)
         raise TransientError(f"{provider}: {method} failed: {type(exc).__name__}") from exc
+    _observe(provider, response.status_code)
+    return response
 
 
 MAX_REDIRECTS = 3
