@@ -77,6 +77,9 @@ jobs = Table(
     Column("finished_at", Float),
     Index("ix_jobs_status_run_at", "status", "run_at", "id"),
     Index("ix_jobs_conversation", "conversation_key", "id"),
+    # /metrics counts retried jobs by kind: only those rows are in it (0006).
+    Index("ix_jobs_retried", "kind", postgresql_where=text("attempts > 1"),
+          sqlite_where=text("attempts > 1")),
 )
 
 conversations = Table(
@@ -127,6 +130,8 @@ messages = Table(
     Index("ix_messages_conversation_state", "conversation_id", "state", "id"),
     # The helpdesk webhook asks whether a ticket was ever an SMS conversation's (0004).
     Index("ix_messages_ticket", "ticket_id"),
+    # /metrics counts texts by provider and state from this index alone, not the rows (0006).
+    Index("ix_messages_provider_state", "provider", "state"),
 )
 
 outbound = Table(
@@ -154,6 +159,7 @@ outbound = Table(
     Column("updated_at", Float, nullable=False),
     UniqueConstraint("source", "source_id", "part", name="uq_outbound_source"),
     Index("ix_outbound_provider_id", "provider", "provider_message_id"),
+    Index("ix_outbound_provider_state", "provider", "send_state", "status"),  # /metrics (0006)
 )
 
 # Outbound MMS attachments, copied from the helpdesk by the worker and served to the SMS provider
