@@ -9,6 +9,7 @@ process through a pipe: connector/jobs/wakeup.py) instead of waiting for its pol
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, text
 
 from adapters.helpdesk import HELPDESKS
+from adapters.http import call_outcome, set_call_observer
 from adapters.sms import PROVIDERS
 from connector.clock import Clock, default_clock
 from connector.config import ChannelSettings, Settings
@@ -23,6 +25,7 @@ from connector.errors import ConfigurationError
 from connector.jobs.queue import Queue
 from connector.jobs.wakeup import Wake
 from connector.store import checkpoint, is_sqlite, make_engine, reading, schema
+from connector.store.counters import CounterBuffer
 
 if TYPE_CHECKING:
     from connector.jobs.worker import Worker
@@ -49,6 +52,10 @@ class Runtime:
         self.wake: Wake = threading.Event()
         self._schema_current = False
         self.extras: dict[str, Any] = {}
+        # Outside API calls, counted for /metrics: added up here, written by housekeeping.
+        self.counters = CounterBuffer(self.engine, clock=self.clock.now)
+        self._observer = self._count_call
+        set_call_observer(self._observer)
 
     @property
     def sqlite(self) -> bool:
@@ -139,16 +146,32 @@ class Runtime:
             **kwargs,
         )
 
+    def _count_call(self, system: str, status: int | None) -> None:
+        outcome = call_outcome(status)
+        if system in HELPDESKS:
+            self.counters.add("helpdesk_calls", {"helpdesk": system, "outcome": outcome})
+        elif system in PROVIDERS:
+            self.counters.add("sms_api_calls", {"provider": system, "outcome": outcome})
+
     def housekeeping(self) -> None:
-        """Every few seconds, from a worker: fold SQLite's WAL back into the database (web
-        requests never do: see store._sqlite_setup). Finished jobs are forgotten by the
-        scheduler's hourly ``purge_done`` job (connector/jobs/scheduler.py)."""
-        if self.sqlite:
-            checkpoint(self.engine)
+        """Every few seconds, from a worker: write the calls counted since the last time, fold
+        SQLite's WAL back into the database (web requests never do: see store._sqlite_setup).
+        Finished jobs are forgotten by the scheduler's hourly ``purge_done`` job
+        (connector/jobs/scheduler.py)."""
+        try:
+            self.counters.flush()
+        finally:
+            if self.sqlite:
+                checkpoint(self.engine)
 
     def notify(self) -> None:
         """A job was queued: wake the worker (a thread here, or serve's worker process)."""
         self.wake.set()
 
     def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing anyway: a few seconds of call counts
+            self.counters.flush()                # are not worth a crash
+        previous = set_call_observer(None)
+        if previous is not self._observer:
+            set_call_observer(previous)  # a later runtime's: leave it counting
         self.engine.dispose()
