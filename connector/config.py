@@ -53,7 +53,8 @@ def adapter_sections() -> dict[str, Any]:
 
 def secret_keys() -> frozenset[str]:
     """Keys whose values are never printed or logged: the core's and every adapter's."""
-    keys = {"server.admin_token", "server.media_signing_key", "escalation.alert_routing_key"}
+    keys = {"server.admin_token", "server.metrics_token", "server.media_signing_key",
+            "escalation.alert_routing_key"}
     for name, adapter in adapter_sections().items():
         keys.update(f"{name}.{key}" for key in adapter.secret_keys)
     return frozenset(keys)
@@ -66,6 +67,7 @@ def secret_keys() -> frozenset[str]:
 class ServerSettings:
     public_url: str = "http://127.0.0.1:8080"
     admin_token: str = ""
+    metrics_token: str = ""
     embedded_worker: bool = True
     host: str = "127.0.0.1"
     port: int = 8080
@@ -206,6 +208,7 @@ class ServerSchema(Section):
     settings_class = ServerSettings
     public_url = url_field()
     admin_token = mf.String()
+    metrics_token = mf.String()
     embedded_worker = mf.Boolean()
     host = mf.String()
     port = mf.Integer(validate=validate.Range(1, 65535))
