@@ -12,6 +12,7 @@ stops with it; its lease row makes one of them active however many workers there
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import signal
@@ -141,6 +142,8 @@ def run_worker(runtime: Runtime) -> None:
         worker.run()
     finally:
         scheduler.stop()  # gives its lease up, so another worker's scheduler takes over at once
+        with contextlib.suppress(Exception):  # the last seconds of call counts for /metrics
+            runtime.counters.flush()
 
 
 def freeze_heap() -> None:
