@@ -155,6 +155,32 @@ def dead_letters_retry(ctx: click.Context, config_path: str | None, ids: tuple[i
     click.echo(f"{count} job(s) queued again")
 
 
+@dead_letters.command("discard")
+@config_option
+@click.argument("ids", nargs=-1, type=int, required=True)
+@click.pass_context
+def dead_letters_discard(ctx: click.Context, config_path: str | None,
+                         ids: tuple[int, ...]) -> None:
+    """Delete dead letters for good (only dead ones; others are left alone)."""
+    import getpass
+    import logging
+
+    try:
+        who = f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # a container user without a passwd entry
+        who = "cli"
+    runtime = _runtime(_settings(ctx, config_path))
+    runtime.prepare_schema()
+    gone = runtime.queue.discard_dead(ids)
+    logging.getLogger("sms_connector.admin").info("dead letters discarded", extra={
+        "who": who, "action": "discard", "job_ids": gone})
+    click.echo(f"{len(gone)} job(s) discarded")
+    kept = sorted(set(ids) - set(gone))
+    if kept:
+        click.echo("not dead letters (left alone): " + " ".join(map(str, kept)), err=True)
+        ctx.exit(1)
+
+
 def _register_extensions() -> None:
     """Subcommands of the flows, one module each, listed here (no scanning). Imported late:
     those modules import connector.cli.common, and some of them the sandbox or the pipeline."""

@@ -330,6 +330,23 @@ class Queue:
                                               finished_at=None))
         return int(result.rowcount)
 
+    def discard_dead(self, ids: Iterable[int]) -> list[int]:
+        """Delete the named dead letters; returns the ids deleted, in order.
+
+        Only dead jobs go: an id that is ready, running, done or unknown is left as it is (and
+        missing from the answer), so a stale admin page cannot delete a job that is being
+        retried. What the job carried (a held text's message row) stays in its own table.
+        """
+        wanted = sorted({int(i) for i in ids})
+        if not wanted:
+            return []
+        # One statement (DELETE … RETURNING, SQLite ≥ 3.35 and PostgreSQL): a retry committed
+        # in between is either seen (the job stays) or not yet (it was still dead), never half.
+        stmt = (jobs.delete().where(jobs.c.status == DEAD, jobs.c.id.in_(wanted))
+                .returning(jobs.c.id))
+        with self.engine.begin() as conn:
+            return sorted(int(i) for i in conn.execute(stmt).scalars())
+
     def purge_done(self, older_than: float = 7 * 86400) -> int:
         """Delete finished jobs older than ``older_than`` seconds (dead letters are kept)."""
         cutoff = self.clock() - older_than
