@@ -1,7 +1,9 @@
 """Business-time arithmetic: when a target counted in business hours falls due.
 
 ``business_due(hours, start, seconds)`` is the first instant at which ``seconds`` of open time
-(the pack's weekly intervals, in its time zone, holidays closed) have passed since ``start``.
+(the pack's weekly intervals, in its time zone, holidays closed) have passed since ``start``;
+``business_seconds(hours, start, end)`` is its inverse, the open time between two instants (the
+weekly report measures a first response counted in business hours with it).
 Open windows are built from local wall-clock times and measured in UNIX seconds, so a day on
 which the clocks change counts the hours it really has (a 09:00-18:00 window is 9 hours either
 side of a DST change, because the change happens at night; an interval spanning it counts one
@@ -18,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from mappings.policy import WEEKDAYS, BusinessHours
 
-__all__ = ["business_due", "open_windows"]
+__all__ = ["business_due", "business_seconds", "open_windows"]
 
 # A pack that is never open (no intervals, or a holiday covering years) must not loop for ever.
 MAX_DAYS = 3 * 366
@@ -63,3 +65,27 @@ def business_due(hours: BusinessHours, start: float, seconds: float) -> float:
             remaining -= close_at - begin
         day += timedelta(days=1)
     raise ValueError(f"business hours {hours.name!r} do not open within {MAX_DAYS} days")
+
+
+def business_seconds(hours: BusinessHours, start: float, end: float) -> float:
+    """Seconds of business time between UNIX seconds ``start`` and ``end`` (0 when ``end`` is
+    not after ``start``): ``business_seconds(h, s, business_due(h, s, n)) == n``.
+
+    Walks the local days from ``start``'s to ``end``'s, so its cost grows with the span (a span
+    of years is capped at ``MAX_DAYS``: what a report could ask for stays well inside it).
+    """
+    if end <= start:
+        return 0.0
+    zone = ZoneInfo(hours.timezone)
+    day = datetime.fromtimestamp(start, zone).date()
+    last = datetime.fromtimestamp(end, zone).date()
+    total = 0.0
+    for _ in range(MAX_DAYS):
+        for open_at, close_at in open_windows(hours, day):
+            begin, finish = max(open_at, start), min(close_at, end)
+            if finish > begin:
+                total += finish - begin
+        if day >= last:
+            break
+        day += timedelta(days=1)
+    return total

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mappings.business_time import business_due
+from mappings.business_time import business_due, business_seconds
 from mappings.policy import BusinessHours, Holiday, Interval, load_policy
 
 NY = ZoneInfo("America/New_York")
@@ -93,3 +93,32 @@ def test_zero_is_now_and_never_open_is_an_error():
     assert business_due(HOURS, 1234.5, 0) == 1234.5
     with pytest.raises(ValueError, match="do not open"):
         business_due(BusinessHours("UTC", ()), 0.0, 60)
+
+
+# --- business_seconds: the open time between two instants (the weekly report's measure) ---
+
+def test_business_seconds_inside_one_window_is_plain_subtraction():
+    assert business_seconds(HOURS, at(2026, 12, 2, 10, 0), at(2026, 12, 2, 10, 25)) == 1500
+
+
+def test_business_seconds_skips_nights_weekends_and_holidays():
+    # Friday 17:50 to Monday 9:05: 10 minutes on Friday, 5 on Monday.
+    assert business_seconds(HOURS, at(2026, 12, 4, 17, 50), at(2026, 12, 7, 9, 5)) == 900
+    # Sunday night to Monday 8:00: closed all the way.
+    assert business_seconds(HOURS, at(2026, 12, 6, 22, 0), at(2026, 12, 7, 8, 0)) == 0
+    hours = BusinessHours(HOURS.timezone, HOURS.intervals,
+                          (Holiday("Christmas Day", date(2026, 12, 25), date(2026, 12, 25)),))
+    assert business_seconds(hours, at(2026, 12, 24, 17, 0), at(2026, 12, 28, 10, 0)) == 2 * 3600
+
+
+def test_business_seconds_is_zero_when_end_is_not_after_start():
+    assert business_seconds(HOURS, at(2026, 12, 2, 10, 0), at(2026, 12, 2, 9, 0)) == 0
+
+
+@pytest.mark.parametrize("start", [at(2026, 12, 2, 3, 0), at(2026, 12, 4, 17, 58),
+                                   at(2026, 3, 6, 16, 0), at(2026, 10, 30, 17, 30)])
+@pytest.mark.parametrize("seconds", [60, 600, 9 * 3600, 30 * 3600])
+def test_business_seconds_inverts_business_due(start, seconds):
+    # Across weekends and both 2026 DST changes (8 March, 1 November in New York).
+    assert business_seconds(HOURS, start, business_due(HOURS, start, seconds)) == pytest.approx(
+        seconds)
