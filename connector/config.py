@@ -134,6 +134,12 @@ class EscalationSettings:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    weekly_to: str = ""  # a folder: the scheduler writes each week's HTML report there
+    backlog_after: float = 120.0  # a ticket filed (or its job run) later than this: backlog
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -143,6 +149,7 @@ class Settings:
     threading: ThreadingSettings = field(default_factory=ThreadingSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
     escalation: EscalationSettings = field(default_factory=EscalationSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
     # Each registered adapter's section by name (``[zendesk]``, ``[twilio]`` …), defaults filled.
     sections: Mapping[str, Any] = field(default_factory=dict)
     source: str | None = None  # the file the settings came from, for messages
@@ -285,6 +292,12 @@ class EscalationSchema(Section):
     tick = Duration(validate=validate.Range(0.1, 600))
 
 
+class ReportSchema(Section):
+    settings_class = ReportSettings
+    weekly_to = mf.String()
+    backlog_after = Duration(validate=validate.Range(0, 86400))
+
+
 class _CoreSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -297,6 +310,7 @@ class _CoreSchema(Schema):
     threading = mf.Nested(ThreadingSchema)
     queue = mf.Nested(QueueSchema)
     escalation = mf.Nested(EscalationSchema)
+    report = mf.Nested(ReportSchema)
 
     @validates_schema(skip_on_field_errors=False)
     def _registered(self, data: dict[str, Any], **_: Any) -> None:
