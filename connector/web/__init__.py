@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 def _register_blueprints(app: Flask) -> None:
     """One blueprint per module, listed here (no scanning)."""
     from connector.web import (
+        admin,
         health,
         helpdesk_webhooks,
         media,
@@ -86,7 +87,7 @@ def _register_blueprints(app: Flask) -> None:
         sms_webhooks,
     )
 
-    for module in (health, sms_webhooks, helpdesk_webhooks, media, metrics):
+    for module in (health, sms_webhooks, helpdesk_webhooks, media, metrics, admin):
         app.register_blueprint(module.bp)
 
 
