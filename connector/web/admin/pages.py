@@ -190,7 +190,7 @@ def logout() -> ResponseReturnValue:
 def _page(template: str, **context: Any) -> str:
     session: Session | None = g.admin.session
     return render_template(template, csrf_token=session.csrf if session else "",
-                           bearer=session is None, **context)
+                           bearer=session is None, nav=True, **context)
 
 
 @bp.get("/")

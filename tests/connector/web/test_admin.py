@@ -101,6 +101,7 @@ def test_without_credentials_every_page_answers_401_with_the_login_form(app_runt
         assert answer.status_code == 401, url
         assert answer.mimetype == "text/html"
         assert 'name="token"' in answer.text and 'name="csrf_token"' in answer.text
+        assert "Log out" not in answer.text and "Dead letters" not in answer.text
     answer = client.get("/admin/timers?x=1")
     assert 'name="next" value="/admin/timers?x=1"' in answer.text
 
