@@ -27,20 +27,23 @@ NOW = 1_780_000_000.0
 PHONE = "+12025550142"
 
 
-def make(tmp_path: Path, token: str = TOKEN, public_url: str = "http://127.0.0.1:8080"):
+def make(tmp_path: Path, token: str = TOKEN, public_url: str = "http://127.0.0.1:8080",
+         engine=None, **sections: dict):
     settings = settings_from_dict({
         "zendesk": {"subdomain": "acme"},
         "database": {"url": f"sqlite:///{tmp_path / 'c.db'}"},
         "server": {"admin_token": token, "public_url": public_url},
+        **sections,
     })
-    runtime = Runtime(settings, clock=ManualClock(NOW))
+    runtime = Runtime(settings, clock=ManualClock(NOW), engine=engine)
     schema.upgrade(runtime.engine)
     return create_app(runtime=runtime), runtime
 
 
 @pytest.fixture
-def app_runtime(tmp_path):
-    app, runtime = make(tmp_path)
+def app_runtime(tmp_path, engine):
+    """On SQLite, and on PostgreSQL when SMS_CONNECTOR_TEST_DATABASE_URL is set (conftest)."""
+    app, runtime = make(tmp_path, engine=engine)
     yield app, runtime
     runtime.close()
 
@@ -353,14 +356,19 @@ def test_coverage_table(app_runtime):
     assert rows[0].scenario in page.text
 
 
-def test_latest_report_is_the_newest_file_of_the_folder(app_runtime, tmp_path, monkeypatch):
+def test_latest_report_is_the_newest_file_of_the_folder(app_runtime, tmp_path):
     app, _ = app_runtime
     client = app.test_client()
     login(client)
-    assert client.get("/admin/report").status_code == 404
+    assert client.get("/admin/report").status_code == 404  # [report] weekly_to unset
+    assert "No report yet (set" in client.get("/admin/").text
+
     folder = tmp_path / "reports"
-    monkeypatch.setattr(readings, "report_folder", lambda runtime: str(folder))
+    app, runtime = make(tmp_path / "with-reports", report={"weekly_to": str(folder)})
+    client = app.test_client()
+    login(client)
     assert "No report yet in" in client.get("/admin/").text  # folder not created yet
+    assert client.get("/admin/report").status_code == 404
     folder.mkdir()
     import os
 
@@ -370,8 +378,10 @@ def test_latest_report_is_the_newest_file_of_the_folder(app_runtime, tmp_path, m
     os.utime(old, (NOW - 7 * 86400, NOW - 7 * 86400))
     os.utime(new, (NOW, NOW))
     (folder / ".partial.html").write_text("x")
+    (folder / "subfolder").mkdir()
     assert "sla-2026-11-30.html" in client.get("/admin/").text
     report = client.get("/admin/report")
     assert report.status_code == 200 and report.text == "<h1>week 48</h1>"
     assert report.mimetype == "text/html"
     assert "script-src" not in report.headers["Content-Security-Policy"]
+    runtime.close()
