@@ -184,9 +184,9 @@ def dead_letters_discard(ctx: click.Context, config_path: str | None,
 def _register_extensions() -> None:
     """Subcommands of the flows, one module each, listed here (no scanning). Imported late:
     those modules import connector.cli.common, and some of them the sandbox or the pipeline."""
-    from connector.cli import demo, policy, sandbox
+    from connector.cli import demo, policy, report, sandbox
 
-    for module in (sandbox, policy, demo):
+    for module in (sandbox, policy, demo, report):
         for command in module.commands:
             cli.add_command(command)
 
