@@ -86,6 +86,8 @@ PURGE_DONE = "purge_done"
 PERIODIC: dict[str, Periodic] = {
     # Forget finished jobs after a week and fired timers after FIRED_TIMERS_KEPT_SECONDS.
     "purge_done": Periodic(3600.0, PURGE_DONE, {}),
+    # Last week's SLA report into [report] weekly_to, once (connector/report/weekly.py).
+    "weekly_report": Periodic(3600.0, "weekly_report", {}),
 }
 
 
@@ -283,4 +285,6 @@ def scheduler_handlers(runtime: Runtime) -> dict[str, Callable[[Job], None]]:
         with runtime.engine.begin() as conn:
             forget_fired(conn, runtime.queue.clock() - FIRED_TIMERS_KEPT_SECONDS)
 
-    return {PURGE_DONE: purge_done}
+    from connector.report.weekly import weekly_handlers  # none unless weekly_to is set
+
+    return {PURGE_DONE: purge_done, **weekly_handlers(runtime)}
