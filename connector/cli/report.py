@@ -20,6 +20,9 @@ __all__ = ["commands", "report"]
                    "(2026-11-30, 2026-11-30T09:00; the policy pack's time zone).")
 @click.option("--until", default="now", show_default=True,
               help="End (not included): a date / time, or a duration back from now.")
+@click.option("--as-of", "as_of", default="now", show_default=True,
+              help="When to look from: tickets not answered by then are measured up to it "
+                   "(a date / time, to reproduce a past report).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text",
               show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
@@ -27,8 +30,8 @@ __all__ = ["commands", "report"]
 @click.option("--progress/--no-progress", default=None,
               help="Show progress on standard error (default: when it is a terminal).")
 @click.pass_context
-def report(ctx: click.Context, config_path: str | None, since: str, until: str, fmt: str,
-           out: str | None, progress: bool | None) -> None:
+def report(ctx: click.Context, config_path: str | None, since: str, until: str, as_of: str,
+           fmt: str, out: str | None, progress: bool | None) -> None:
     """First-response compliance per scenario and tier, misses and their causes, delivery and
     cost, beside the window before (from the connector's own records)."""
     from connector.report import build_report
@@ -42,8 +45,8 @@ def report(ctx: click.Context, config_path: str | None, since: str, until: str, 
     runtime = runtime_for(settings)
     runtime.prepare_schema()
     hours = runtime.policy.business_hours
-    now = runtime.clock.now()
     try:
+        now = parse_moment(as_of, now=runtime.clock.now(), timezone=hours.timezone)
         end = parse_moment(until, now=now, timezone=hours.timezone)
         start = parse_moment(since, now=end, timezone=hours.timezone)
     except ValueError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import re
 from typing import Any
 
 from connector.report.compute import CAUSE_LABELS, CAUSES, MET, MISSED, Report
@@ -30,9 +31,14 @@ def _svg(fig: Any, name: str, title: str) -> str:
         fig.savefig(buffer, format="svg", bbox_inches="tight")
     svg = buffer.getvalue()
     svg = svg[svg.index("<svg"):]
+    # matplotlib's one stylesheet rule (``*{stroke-linejoin: round; stroke-linecap: butt}``)
+    # would reach the whole page once inline, and mail clients drop <style>: the same as
+    # presentation attributes on the root, which its shapes inherit.
+    svg = re.sub(r"<style[^>]*>.*?</style>", "", svg, count=1, flags=re.S)
     # Accessible and scalable inside the page (and mail clients that draw inline SVG).
     return svg.replace("<svg ", f'<svg role="img" aria-label="{title}" '
-                                f'style="max-width:100%;height:auto" ', 1)
+                                'stroke-linejoin="round" stroke-linecap="butt" '
+                                'style="max-width:100%;height:auto" ', 1)
 
 
 def _figure(width: float, height: float) -> Any:
