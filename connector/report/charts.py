@@ -76,6 +76,7 @@ def compliance_chart(report: Report) -> str:
         widths = [getattr(s, key) / s.tickets * 100 if s.tickets else 0 for s in data]
         ax.barh(y, widths, left=left, color=colour, label=text, height=0.6)
         left = [a + b for a, b in zip(left, widths, strict=True)]
+    legend_marker = True
     for i, stats in enumerate(data):
         share = stats.compliance
         ax.text(101, i, "-" if share is None else f"{share * 100:.0f}%  ({stats.met}/"
@@ -83,7 +84,8 @@ def compliance_chart(report: Report) -> str:
         before = previous_of(report, stats)
         if before is not None and before.compliance is not None:
             ax.plot([before.compliance * 100], [i], marker="D", color="black", markersize=5,
-                    label="week before" if i == 0 else None, linestyle="none")
+                    label="week before" if legend_marker else None, linestyle="none")
+            legend_marker = False
     ax.set_yticks(y, names)
     ax.set_xlim(0, 130)
     ax.set_xticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
@@ -128,7 +130,7 @@ def distribution_chart(report: Report) -> str:
     ax.bar_label(bars, labels=[str(c) if c else "" for c in counts], fontsize=8, color=INK)
     ax.axvline(3.5, color=INK, linestyle="--", linewidth=1)
     top = max(counts) if any(counts) else 1
-    ax.text(3.55, top, " target", color=INK, fontsize=9, va="top")
+    ax.text(3.45, top * 1.15, "target ", color=INK, fontsize=9, va="top", ha="right")
     ax.set_xticks(x, names)
     ax.set_xlabel("time to first response, as a share of the scenario's target", fontsize=9,
                   color=INK)
