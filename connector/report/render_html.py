@@ -15,6 +15,9 @@ from connector.report.fmt import duration, label, percent, previous_of, trend, w
 
 __all__ = ["render_html"]
 
+# A mail stays readable (and under the size mail clients clip, ~100 KB for some) with the first
+# misses listed; the JSON lists all.
+MAX_MISSES_LISTED = 100
 _BODY = ("margin:0;padding:24px;background:#f5f7f8;color:#263238;"
          "font-family:Helvetica,Arial,sans-serif;font-size:14px;line-height:1.4")
 _CARD = "background:#ffffff;border:1px solid #dfe4e6;border-radius:6px;padding:16px;margin:0 0 16px"
@@ -76,8 +79,11 @@ def render_html(report: Report) -> str:
     misses = _table(["Ticket", "Scenario", "Target", "Actual", "Cause"], [
         [f"#{m.ticket_id}", m.scenario, duration(m.target_seconds),
          duration(m.actual_seconds) + ("" if m.answered else " (unanswered)"),
-         CAUSE_LABELS[m.cause]] for m in report.misses], numeric={2, 3}) \
+         CAUSE_LABELS[m.cause]] for m in report.misses[:MAX_MISSES_LISTED]], numeric={2, 3}) \
         if report.misses else f'<p style="{_SMALL}">No missed first responses.</p>'
+    if len(report.misses) > MAX_MISSES_LISTED:
+        misses += (f'<p style="{_SMALL}">… and {len(report.misses) - MAX_MISSES_LISTED} more '
+                   "(<code>sms-connector report --format json</code> lists every one).</p>")
     by_cause = report.misses_by_cause
     causes = ", ".join(f"{CAUSE_LABELS[c]} {by_cause[c]}" for c in CAUSES if by_cause[c])
     delivery_rows = [
