@@ -185,7 +185,8 @@ class Helpdesk(Protocol):
 
     def update(self, ticket_id: int, update: TicketUpdate) -> Ticket:
         """One write: the customer's texts (a public comment by ``update.author_id``), uploads,
-        reopening, tags. StaleUpdate when ``update.expected_version`` is no longer the ticket's
+        reopening or solving, priority, owner group (by name; one the helpdesk does not know is
+        left out), tags. StaleUpdate when ``update.expected_version`` is no longer the ticket's
         version (nothing written); TicketClosed when the ticket can never be updated again."""
         ...
 
@@ -196,6 +197,10 @@ class Helpdesk(Protocol):
 
     def add_private_note(self, ticket_id: int, text: str) -> None:
         """A comment only agents see, written by the connector; TicketClosed when closed."""
+        ...
+
+    def knows_group(self, name: str) -> bool:
+        """True when the helpdesk has a group called ``name`` (the pack's owner group names)."""
         ...
 
     def get_ticket(self, ticket_id: int) -> Ticket: ...

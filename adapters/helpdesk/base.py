@@ -158,6 +158,9 @@ class HelpdeskAdapter(ABC):
     def add_private_note(self, ticket_id: int, text: str) -> None: ...
 
     @abstractmethod
+    def knows_group(self, name: str) -> bool: ...
+
+    @abstractmethod
     def get_ticket(self, ticket_id: int) -> Ticket: ...
 
     @abstractmethod

@@ -407,12 +407,13 @@ class FreshdeskClient(HelpdeskAdapter):
         self._remember(data, text=text)
         return _ticket(data), False
 
-    def _group_id(self, name: str) -> int | None:
+    def _group_id(self, name: str, *, fallback: bool = True) -> int | None:
         """The id of the Freshdesk group called ``name`` (case and spacing aside), from the
         account's groups (``GET /groups``, paged: https://developers.freshdesk.com/api/#groups),
         listed at most once per ``GROUPS_TTL`` by this client. A name Freshdesk does not know,
         or groups this key may not list, gives ``freshdesk.group_id`` (else no group) and a
-        warning: a ticket never fails for its group."""
+        warning: a ticket never fails for its group. Without ``fallback`` (a ticket that has a
+        group already: an escalation's owner group) an unknown name gives None."""
         now = self.clock()
         if self._groups_at is None or now - self._groups_at > GROUPS_TTL:
             try:
@@ -430,6 +431,10 @@ class FreshdeskClient(HelpdeskAdapter):
                     groups.setdefault(_group_key(raw.get("name")), group_id)
             self._groups, self._groups_at = groups, now
         found = self._groups.get(_group_key(name))
+        if found is None and not fallback:
+            log.warning("the policy's group %r is not a Freshdesk group; the ticket keeps its "
+                        "group", name, extra={"group": name})
+            return None
         if found is None:
             log.warning("the policy's group %r is not a Freshdesk group; the ticket gets "
                         "freshdesk.group_id (%s)", name,
@@ -437,6 +442,10 @@ class FreshdeskClient(HelpdeskAdapter):
                         extra={"group": name})
             return self.group_id
         return found
+
+    def knows_group(self, name: str) -> bool:
+        """True when the account has a group called ``name`` (case and spacing aside)."""
+        return self._group_id(name, fallback=False) is not None
 
     def resume_create(self, new: NewTicket) -> Ticket | None:
         """The requester's tickets updated since shortly before the attempt, newest first,
@@ -479,13 +488,21 @@ class FreshdeskClient(HelpdeskAdapter):
         return _note_ticket(ticket_id, note)
 
     def _change(self, ticket_id: int, update: TicketUpdate) -> Ticket | None:
-        """Reopen, priority and tags in one ``PUT``; tags replace the ticket's whole set, so it
-        is read first (https://developers.freshdesk.com/api/#update_ticket)."""
+        """Reopen or solve (status 4 Resolved), priority, owner group and tags in one ``PUT``;
+        tags replace the ticket's whole set, so it is read first
+        (https://developers.freshdesk.com/api/#update_ticket). An owner group Freshdesk does
+        not know is left out: the ticket keeps its group."""
         fields: dict[str, Any] = {}
         if update.reopen:
             fields["status"] = OPEN
+        if update.solve:
+            fields["status"] = RESOLVED
         if update.priority in PRIORITY_CODES:
             fields["priority"] = PRIORITY_CODES[update.priority]
+        if update.group:
+            group_id = self._group_id(update.group, fallback=False)
+            if group_id is not None:
+                fields["group_id"] = group_id
         if update.add_tags or update.remove_tags:
             have = [str(t) for t in self._show(ticket_id).get("tags") or ()]
             want = [t for t in have if t not in update.remove_tags]

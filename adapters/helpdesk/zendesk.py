@@ -23,7 +23,12 @@ Strategies this adapter owns:
 - following up: a closed ticket is followed with ``via_followup_source_id``; a solved one cannot
   be, so the new ticket's first comment names it;
 - its own API user: ``GET /users/me`` once per client, only when an API comment by staff needs
-  telling apart.
+  telling apart;
+- the owner group of an escalation (``TicketUpdate.group``, the pack's NAME): the account's
+  groups are listed (``GET /groups``) at most once per ``GROUPS_TTL`` per client and the name
+  matched case and spacing aside; a name Zendesk does not know leaves the group as it is;
+- solving (``TicketUpdate.solve``): Zendesk refuses to solve an unassigned ticket, so an
+  unassigned one is given to the API user in the same ``PUT`` (one read first).
 
 Other traps: ``tags`` on update replaces every tag, so only ``additional_tags`` / ``remove_tags``
 are sent; ``safe_update`` needs the ticket's ``updated_at`` as ``updated_stamp``, whole seconds.
@@ -105,6 +110,7 @@ VIA_MERGE = frozenset({"merge", "19"})
 IDEMPOTENCY_WINDOW = 2 * 3600 - 600
 PHONE_CANDIDATES = 5  # search hits checked for the number (a direct line has one owner)
 RECONCILE_COMMENTS = 50  # how far back a lost update is looked for among the newest comments
+GROUPS_TTL = 600.0  # the account's groups, by name, are listed again after ten minutes
 
 SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Zendesk-Webhook-Signature-Timestamp"
@@ -205,6 +211,8 @@ class ZendeskClient(HelpdeskAdapter):
         # (https://developer.zendesk.com/api-reference/introduction/security-and-auth/).
         super().__init__(base_url, auth=(f"{email}/token", api_token), **kwargs)
         self._me: int | None = None
+        self._groups: dict[str, int] = {}  # a group's name, casefolded → its id
+        self._groups_at: float | None = None
 
     # -- people ---------------------------------------------------------------------------------
 
@@ -341,14 +349,58 @@ class ZendeskClient(HelpdeskAdapter):
     def update(self, ticket_id: int, update: TicketUpdate) -> Ticket:
         """One ``PUT``; ``reopen`` sets ``status: open`` explicitly, because an API comment by
         the customer does not reopen a solved ticket by itself (the API user is the updater).
-        A private body, a priority and tags go in the same ``PUT`` (an escalation is one write)."""
+        A private body, a priority, the owner group and tags go in the same ``PUT`` (an
+        escalation is one write). ``solve`` sets ``status: solved``; Zendesk refuses to solve a
+        ticket without an assignee ("Assignee is required when solving"), so the ticket is read
+        first and an unassigned one is given to the API user."""
+        status = "open" if update.reopen else None
+        assignee: int | None = None
+        if update.solve:
+            status = "solved"
+            current = self._on_ticket("get_ticket", "GET", ticket_id)["ticket"]
+            if not current.get("assignee_id"):
+                assignee = self._api_user_id()
         return self.update_ticket(
             ticket_id, comment_body=update.body, author_id=update.author_id,
-            public=not update.private, uploads=update.uploads,
-            status="open" if update.reopen else None,
+            public=not update.private, uploads=update.uploads, status=status,
             priority=update.priority if update.priority in PRIORITIES else None,
+            group_id=self._group_id(update.group) if update.group else None,
+            assignee_id=assignee,
             additional_tags=update.add_tags, remove_tags=update.remove_tags,
             updated_stamp=update.expected_version)
+
+    def knows_group(self, name: str) -> bool:
+        """True when the account has a group called ``name`` (case and spacing aside)."""
+        return self._group_id(name) is not None
+
+    def _group_id(self, name: str) -> int | None:
+        """The id of the group called ``name`` from the account's groups (``GET /groups``,
+        paged; deleted groups are not listed:
+        https://developer.zendesk.com/api-reference/ticketing/groups/groups/#list-groups),
+        listed at most once per ``GROUPS_TTL`` by this client; None (and a warning) for a name
+        Zendesk does not know: the ticket keeps its group."""
+        now = self.clock()
+        if self._groups_at is None or now - self._groups_at > GROUPS_TTL:
+            groups: dict[str, int] = {}
+            try:
+                raws = self._paged("list_groups", "/groups", "groups",
+                                   {"per_page": self.page_size})
+            except ExternalServiceError as exc:
+                if exc.retryable:
+                    raise  # nothing is written yet: the job tries again
+                log.warning("Zendesk groups could not be listed; tickets keep their group",
+                            extra={"error": str(exc)})
+                raws = []
+            for raw in sorted(raws, key=lambda r: int(r.get("id") or 0)):
+                key = _group_key(raw.get("name"))
+                if raw.get("id") and key and not raw.get("deleted"):
+                    groups.setdefault(key, int(raw["id"]))
+            self._groups, self._groups_at = groups, now
+        found = self._groups.get(_group_key(name))
+        if found is None:
+            log.warning("the policy's group %r is not a Zendesk group; the ticket keeps its "
+                        "group", name, extra={"group": name})
+        return found
 
     def resume_update(self, ticket_id: int, update: TicketUpdate) -> Ticket | None:
         if update.body is None:
@@ -374,6 +426,8 @@ class ZendeskClient(HelpdeskAdapter):
         uploads: Sequence[str] = (),
         status: str | None = None,
         priority: str | None = None,
+        group_id: int | None = None,
+        assignee_id: int | None = None,
         additional_tags: Sequence[str] = (),
         remove_tags: Sequence[str] = (),
         updated_stamp: str | None = None,
@@ -393,7 +447,8 @@ class ZendeskClient(HelpdeskAdapter):
             if uploads:
                 comment["uploads"] = list(uploads)
             ticket["comment"] = comment
-        optional = {"status": status, "priority": priority,
+        optional = {"status": status, "priority": priority, "group_id": group_id,
+                    "assignee_id": assignee_id,
                     "additional_tags": list(additional_tags) or None,
                     "remove_tags": list(remove_tags) or None}
         ticket.update({k: v for k, v in optional.items() if v is not None})
@@ -573,6 +628,11 @@ def _detail_words(body: Any) -> str:
             code = entry.get("error") if isinstance(entry, dict) else None
             pairs.append(f"{field_name}: {code or 'invalid'}")
     return ", ".join(pairs) or "no details"
+
+
+def _group_key(name: Any) -> str:
+    """A group's name as compared: case and runs of spaces aside."""
+    return " ".join(str(name or "").split()).casefold()
 
 
 def _same_text(a: str, b: str) -> bool:

@@ -359,6 +359,7 @@ class ZendeskAdmin:
             "updated_at": now,
         }
         self.rules.admin = self
+        self.store.group_exists = lambda gid: gid in self.live_group_ids()
 
     # ------------------------------------------------------------------ groups
 

@@ -202,6 +202,9 @@ class ZendeskStore:
     attachments: dict[int, tuple[dict[str, Any], bytes]] = field(default_factory=dict)
     idempotency: dict[str, IdempotentResult] = field(default_factory=dict)
     deleted_tickets: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # Whether a group id is one of the account's live groups: set by the admin objects
+    # (connector.sandbox.zendesk_admin), which hold the groups; None accepts any id.
+    group_exists: Callable[[int], bool] | None = None
 
     def __post_init__(self) -> None:
         # Zendesk numbers tickets per account from 1; users, comments and audits get large ids.
@@ -684,6 +687,18 @@ class ZendeskStore:
             problem = self._problem(data, changes.get("type", ticket["type"]))
             if problem != ticket["problem_id"]:
                 changes["problem_id"] = problem
+        if "group_id" in data:
+            # TicketObject.group_id, "The group this ticket is assigned to"
+            # (https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#json-format);
+            # an id that is no live group is refused (wording guessed).
+            group = data["group_id"]
+            if group is not None and (
+                not isinstance(group, int) or isinstance(group, bool)
+                or (self.group_exists is not None and not self.group_exists(group))
+            ):
+                raise invalid("group_id", "Group: is invalid")
+            if group != ticket["group_id"]:
+                changes["group_id"] = group
         if "assignee_id" in data:
             assignee = self._optional_user(data, "assignee_id")
             if assignee is not None and self.role_of(assignee) == "end-user":

@@ -159,6 +159,14 @@ class HelpdeskContract(StandInSuite):
         helpdesk needs no such rule (its writes answer with the ticket's state)."""
         return None
 
+    def add_group(self, world: Any, name: str) -> None:
+        """An admin adds a group (a team) called ``name`` in the helpdesk."""
+        raise NotImplementedError
+
+    def group_of(self, world: Any, ticket_id: int) -> str | None:
+        """The name of the group the ticket is assigned to, as the stand-in holds it."""
+        raise NotImplementedError
+
     def adapter_class(self) -> type[HelpdeskAdapter]:
         """The adapter's class: its webhook checks are class methods (no instance, no network)."""
         return HELPDESKS[self.kind]
@@ -190,6 +198,35 @@ class HelpdeskContract(StandInSuite):
         ticket, replayed = helpdesk.create_ticket(self.new(requester, **kw))
         assert replayed is False
         return ticket
+
+    # escalating: owner group by name, solving
+
+    def test_an_update_moves_the_ticket_to_a_group_by_its_name(
+            self, world: Any, helpdesk: Helpdesk, requester: int) -> None:
+        self.add_group(world, "Billing Team")
+        ticket = self.filed(helpdesk, requester)
+        assert helpdesk.knows_group("billing  team")  # case and spacing aside
+        helpdesk.update(ticket.id, TicketUpdate(group="Billing Team", priority="urgent",
+                                                add_tags=("sms_escalated",)))
+        assert self.group_of(world, ticket.id) == "Billing Team"
+        got = helpdesk.get_ticket(ticket.id)
+        assert got.priority == "urgent" and "sms_escalated" in got.tags
+
+    def test_an_unknown_group_is_left_out_and_the_rest_is_written(
+            self, world: Any, helpdesk: Helpdesk, requester: int) -> None:
+        ticket = self.filed(helpdesk, requester)
+        assert not helpdesk.knows_group("No Such Team")
+        helpdesk.update(ticket.id, TicketUpdate(group="No Such Team", priority="urgent",
+                                                add_tags=("sms_escalated",)))
+        got = helpdesk.get_ticket(ticket.id)
+        assert got.priority == "urgent" and "sms_escalated" in got.tags
+        assert self.group_of(world, ticket.id) != "No Such Team"
+
+    def test_solve_sets_the_ticket_solved(self, world: Any, helpdesk: Helpdesk,
+                                          requester: int) -> None:
+        ticket = self.filed(helpdesk, requester)
+        helpdesk.update(ticket.id, TicketUpdate(solve=True))
+        assert helpdesk.get_ticket(ticket.id).state == TICKET_SOLVED
 
     # registry and people
 

@@ -69,6 +69,16 @@ class TestFreshdeskContract(HelpdeskContract):
     def change_concurrently(self, world: Sandbox, ticket_id: int) -> None:
         self.reply_as_agent(world, ticket_id, "customer is VIP", public=False)
 
+    def add_group(self, world: Sandbox, name: str) -> None:
+        with world.helpdesk.lock:
+            world.helpdesk.admin.save_group({"name": name})
+
+    def group_of(self, world: Sandbox, ticket_id: int) -> str | None:
+        [ticket] = [t for t in self._state(world)["tickets"] if t["id"] == ticket_id]
+        gid = ticket.get("group_id")
+        with world.helpdesk.lock:
+            return None if gid is None else str(world.helpdesk.admin.groups[gid]["name"])
+
     def _state(self, world: Sandbox) -> dict[str, Any]:
         state: dict[str, Any] = requests.get(world.freshdesk_url + "/_sandbox/state",
                                              timeout=10).json()

@@ -74,6 +74,15 @@ class TestZendeskContract(HelpdeskContract):
         store.clock = lambda: clock() + 2.0
         self.reply_as_agent(world, ticket_id, "customer is VIP", public=False)
 
+    def add_group(self, world: Sandbox, name: str) -> None:
+        with world.zendesk.store.lock:
+            world.zendesk.admin.create_group({"group": {"name": name}})
+
+    def group_of(self, world: Sandbox, ticket_id: int) -> str | None:
+        with world.zendesk.store.lock:
+            gid = world.zendesk.store.tickets[ticket_id]["group_id"]
+            return None if gid is None else str(world.zendesk.admin.groups[gid]["name"])
+
     def _state(self, world: Sandbox) -> dict[str, Any]:
         state: dict[str, Any] = requests.get(world.zendesk_url + "/_sandbox/state",
                                              timeout=10).json()
