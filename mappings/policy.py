@@ -115,6 +115,7 @@ UCS2_SINGLE_SEGMENT = 70
 UCS2_CONCAT_SEGMENT = 67
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 # Zendesk tags are lowercase words without spaces; the connector's own start with sms_.
 _TAG = re.compile(r"^[a-z0-9_:/.-]+$")
@@ -400,6 +401,8 @@ class FlagRule:
     signals: Signals = Signals()
     scenarios: tuple[str, ...] = ()
     boost: tuple[tuple[str, float], ...] = ()
+    # Customers the flag holds for whatever they write, by E.164 number (the high_value list).
+    numbers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -718,6 +721,10 @@ class _FlagSchema(Schema):
     patterns = fields.List(fields.String(validate=validate.Length(1)), load_default=list)
     scenarios = fields.List(fields.String(), load_default=list)
     boost = fields.Dict(keys=fields.String(), values=_Weight, load_default=dict)
+    numbers = fields.List(
+        fields.String(validate=validate.Regexp(_E164, error="an E.164 number: +15551230000")),
+        load_default=list,
+    )
 
 
 class _KeywordsSchema(Schema):
@@ -935,6 +942,7 @@ def _build(data: dict[str, Any], source: str, errors: dict[str, str]) -> Policy:
                 ),
                 scenarios=tuple(f["scenarios"]),
                 boost=tuple((k, float(v)) for k, v in f["boost"].items()),
+                numbers=tuple(dict.fromkeys(f["numbers"])),
             )
         )
 
