@@ -174,6 +174,27 @@ class HelpdeskAdapter(ABC):
         self, attachment: Attachment, *, max_bytes: int, allowed_types: Sequence[str]
     ) -> tuple[bytes, str]: ...
 
+    # -- outages: one problem / tracker ticket linking the reports (optional) -------------------
+
+    # True when the helpdesk can link tickets under one problem / tracker (the methods below).
+    supports_problems: ClassVar[bool] = False
+
+    def create_problem(self, new: NewTicket, incidents: Sequence[int]) -> Ticket:
+        """File ``new`` as the helpdesk's problem / tracker ticket with ``incidents`` linked
+        under it (once per ``new.key``, as :meth:`create_ticket`); its description is a private
+        note for agents."""
+        raise NotImplementedError(f"{self.kind}: no problem / tracker tickets")
+
+    def resume_problem(self, new: NewTicket, incidents: Sequence[int]) -> Ticket | None:
+        """An earlier :meth:`create_problem` lost its answer or stopped half way: the problem
+        it made, with every one of ``incidents`` linked now, or None when it was never made."""
+        raise NotImplementedError(f"{self.kind}: no problem / tracker tickets")
+
+    def link_to_problem(self, ticket_id: int, problem_id: int) -> None:
+        """Link ``ticket_id`` under the problem / tracker ``problem_id``; linking it again is
+        harmless."""
+        raise NotImplementedError(f"{self.kind}: no problem / tracker tickets")
+
     # -- requests -------------------------------------------------------------------------------
 
     def _request(

@@ -460,6 +460,56 @@ class FreshdeskClient(HelpdeskAdapter):
                 return _ticket(raw)
         return None
 
+    # -- outages: a tracker ticket and its related tickets ---------------------------------------
+    # "Create a Tracker Ticket": ``POST /api/v2/tickets`` with ``related_ticket_ids`` (at most
+    # 300) makes a tracker (``association_type`` 3) and each related ticket associated with it
+    # (4); a later ticket is linked with ``PUT /api/v2/tickets/{id}`` and ``tracker_id``
+    # (https://developers.freshdesk.com/api/#create_ticket; the linking field as Freshdesk's API
+    # server code (2020) takes it: ../shared/docs/reference/freshdesk.md "Outages"). Tracker
+    # replies do not reach the related tickets' requesters: the connector texts them itself.
+
+    supports_problems = True
+
+    def create_problem(self, new: NewTicket, incidents: Sequence[int]) -> Ticket:
+        """The tracker with ``incidents`` related, in one call; the marker tag lets
+        :meth:`resume_problem` find it when the answer is lost (no idempotency key here)."""
+        tags = list(dict.fromkeys([*new.tags, marker_tag(new.key)]))
+        fields: dict[str, Any] = {
+            "requester_id": int(new.requester_id), "subject": new.subject,
+            "description": _html(new.body), "status": self.status, "source": self.source,
+            "tags": tags, "related_ticket_ids": [int(i) for i in incidents],
+        }
+        if new.priority in PRIORITY_CODES:
+            fields["priority"] = PRIORITY_CODES[new.priority]
+        group_id = self._group_id(new.group) if new.group else self.group_id
+        if group_id is not None:
+            fields["group_id"] = group_id
+        data = self._json_body(self._write("create_problem", "POST", "/tickets", fields, []))
+        return _ticket(data)
+
+    def resume_problem(self, new: NewTicket, incidents: Sequence[int]) -> Ticket | None:
+        found = self.resume_create(new)
+        if found is not None:
+            related = found.raw.get("associated_tickets_list") or []
+            for incident in incidents:
+                if int(incident) not in related:
+                    self.link_to_problem(incident, found.id)
+        return found
+
+    def link_to_problem(self, ticket_id: int, problem_id: int) -> None:
+        """``tracker_id`` on the ticket; a ticket already associated with this tracker is
+        refused (400 "already associated"), which is what was asked."""
+        try:
+            self._on_ticket("link_to_problem", "PUT", ticket_id,
+                            json={"tracker_id": int(problem_id)},
+                            limit=(TICKET_WRITES, str(int(ticket_id))))
+        except ExternalServiceError as exc:
+            if exc.status != 400:
+                raise
+            linked = self._show(ticket_id).get("associated_tickets_list") or []
+            if int(problem_id) not in [_int(i) for i in linked]:
+                raise
+
     def get_ticket(self, ticket_id: int) -> Ticket:
         return _ticket(self._show(ticket_id))
 

@@ -329,6 +329,46 @@ class ZendeskClient(HelpdeskAdapter):
                 return _ticket(raw)
         return None
 
+    # -- outages: a problem ticket and its incidents -------------------------------------------
+    # A problem ticket (``type: "problem"``) stands for the one cause; each customer's ticket
+    # becomes an ``incident`` with ``problem_id`` pointing at it, and Zendesk lists them with
+    # ``GET /api/v2/tickets/{id}/incidents``
+    # (https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#json-format,
+    # https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#list-ticket-incidents).
+
+    supports_problems = True
+
+    def create_problem(self, new: NewTicket, incidents: Sequence[int]) -> Ticket:
+        """``POST /tickets`` with ``type: problem`` (Idempotency-Key, as every creation), then
+        one ``PUT`` per incident: Update Many Tickets would answer with a background job."""
+        ticket = _new_ticket(new)
+        ticket.update(type="problem", submitter_id=self._api_user_id())
+        # Agents read the description; customers never see it (a private first comment).
+        ticket["comment"] = {"body": new.body, "public": False}
+        response = self._request("create_problem", "POST", "/tickets", json={"ticket": ticket},
+                                 headers={"Idempotency-Key": new.key})
+        problem = _ticket(self._json_body(response)["ticket"])
+        for incident in incidents:
+            self.link_to_problem(incident, problem.id)
+        return problem
+
+    def resume_problem(self, new: NewTicket, incidents: Sequence[int]) -> Ticket | None:
+        """Within the key's life the creation is repeated (Zendesk answers with the same
+        ticket); later the requester's tickets are looked through for its ``external_id``.
+        The incidents are linked again either way (setting ``problem_id`` twice is harmless)."""
+        if self.clock() - new.attempted_at < IDEMPOTENCY_WINDOW:
+            return self.create_problem(new, incidents)
+        found = self.resume_create(new)
+        if found is not None:
+            for incident in incidents:
+                self.link_to_problem(incident, found.id)
+        return found
+
+    def link_to_problem(self, ticket_id: int, problem_id: int) -> None:
+        self._on_ticket("link_to_problem", "PUT", ticket_id, json={"ticket": {
+            "type": "incident", "problem_id": int(problem_id)}},
+            limit=(TICKET_UPDATE, str(int(ticket_id))))
+
     def get_ticket(self, ticket_id: int) -> Ticket:
         return _ticket(self._on_ticket("get_ticket", "GET", ticket_id)["ticket"])
 
