@@ -190,7 +190,7 @@ def test_the_default_pack_as_shipped_has_no_owner_groups_so_no_native_sla():
     assert (objects.sla_policies, objects.time_rules, objects.groups) == ((), (), ())
     assert [r["actions"] for r in objects.creation_rules] == [
         [{"field_name": "priority", "value": p}] for p in (2, 2, 3, 3, 4)]
-    assert len(objects.canned_responses) == len(policy.scripts) == 6
+    assert len(objects.canned_responses) == len(policy.scripts) == 7
     assert {e.enforced_by for e in fd.enforcement(policy)} == {"connector"}
     assert {e.why for e in fd.enforcement(policy) if e.rule == "resolution"} == {
         "no Freshdesk SLA policy: it has no owner group, and Freshdesk applies SLA policies and "

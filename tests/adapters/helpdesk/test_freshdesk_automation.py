@@ -185,7 +185,7 @@ def test_desired_lists_every_kind_in_creation_order_with_placeholders(policy: Po
     desired = automation(CONFIGURED).desired(policy, PUBLIC)
     kinds = [d.kind for d in desired]
     assert kinds == (["SLA policy"] * 5 + ["automation rule"] * 6
-                     + ["canned response folder"] + ["canned response"] * 6
+                     + ["canned response folder"] + ["canned response"] * 7
                      + ["automation rule"] * 2)
     assert [d.title for d in desired][-2:] == [fd.REPLY_RULE_NAME, fd.STATUS_RULE_NAME]
     assert CONFIGURED not in repr(desired)
@@ -204,7 +204,7 @@ def test_plan_of_an_empty_account_reads_each_list_once_with_basic_auth_and_write
     plan = automation().plan(policy, PUBLIC)
     assert [(c.action, c.kind) for c in plan.changes] == (
         [(CREATE, "SLA policy")] * 5 + [(CREATE, "automation rule")] * 6
-        + [(CREATE, "canned response folder")] + [(CREATE, "canned response")] * 6
+        + [(CREATE, "canned response folder")] + [(CREATE, "canned response")] * 7
         + [(CREATE, "automation rule")] * 2)
     assert plan.changes[0].note.startswith("first response 10 minutes is under Freshdesk's")
     # groups, SLA policies, rules of types 1, 3 and 4, folders: no folder yet, no responses.
@@ -262,7 +262,7 @@ def test_everything_in_place_is_all_keep(mocked: responses.RequestsMock,
     listing(mocked, Listed.complete())
     plan = automation().plan(policy, PUBLIC)
     assert {c.action for c in plan.changes} == {KEEP} and not plan.changed
-    assert len(plan.changes) == 20
+    assert len(plan.changes) == 21  # 7 scripts: the pack gained outage_confirmed
 
 
 def test_a_rule_holding_a_generated_secret_is_no_drift_without_a_configured_one(
@@ -336,7 +336,7 @@ def test_apply_on_an_empty_account_creates_everything_in_order(
     assert {b["folder_id"] for b in objects.canned_responses} == {FOLDER_ID}
     assert result.secret == GENERATED and result.webhook_id is None
     assert told == list(result.plan.drift) and len(told) == len(writes(mocked))
-    assert [c.action for c in result.plan.changes] == [CREATE] * 20
+    assert [c.action for c in result.plan.changes] == [CREATE] * 21
 
 
 def test_a_second_apply_writes_nothing_and_returns_the_secret_read_back(
@@ -512,7 +512,7 @@ def test_an_interrupted_apply_is_completed_by_the_next(mocked: responses.Request
     result = automation().apply(policy, PUBLIC)
     assert [(c.action, c.kind) for c in result.plan.drift] == (
         [(CREATE, "automation rule"), (CREATE, "canned response folder")]
-        + [(CREATE, "canned response")] * 6 + [(CREATE, "automation rule")] * 2)
+        + [(CREATE, "canned response")] * 7 + [(CREATE, "automation rule")] * 2)
 
 
 # -- reading --------------------------------------------------------------------------------------

@@ -246,7 +246,7 @@ def test_an_apply_stopped_half_way_converges_when_run_again(
     with pytest.raises(Stop):
         automation.apply(policy, PUBLIC, progress=crash_after_seven)
     plan = automation.plan(policy, PUBLIC)
-    assert [c.action for c in plan.changes] == [KEEP] * 7 + [CREATE] * 13
+    assert [c.action for c in plan.changes] == [KEEP] * 7 + [CREATE] * 14
     automation.apply(policy, PUBLIC)
     assert automation.plan(policy, PUBLIC).drift == ()
     desired = automation.desired(policy, PUBLIC)
