@@ -51,7 +51,7 @@ from connector.config import ChannelSettings
 from connector.errors import MediaUnavailable, PermanentError, TicketClosed
 from connector.jobs.queue import Job
 from connector.model import AUTHOR_AGENT, Attachment, Comment, iso_epoch
-from connector.pipeline import conversation_events
+from connector.pipeline import conversation_events, outage
 from connector.pipeline.media_links import MEDIA_PATH, media_key, media_token
 from connector.pipeline.notes import PREFIX as NOTE_PREFIX
 from connector.pipeline.outbox import queue_sms
@@ -112,8 +112,11 @@ def knows_ticket(runtime: Runtime, ticket_id: int) -> bool:
                 conversations.c.helpdesk == runtime.settings.helpdesk.kind,
                 conversations.c.ticket_id == ticket_id).limit(1)).first() is not None:
             return True
-        return conn.execute(select(messages.c.id).where(
-            messages.c.ticket_id == ticket_id).limit(1)).first() is not None
+        if conn.execute(select(messages.c.id).where(
+                messages.c.ticket_id == ticket_id).limit(1)).first() is not None:
+            return True
+        # An outage's problem / tracker ticket the connector filed: its updates are texted.
+        return outage.is_problem(conn, runtime.settings.helpdesk.kind, ticket_id)
 
 
 def find_conversation(runtime: Runtime, ticket_id: int) -> Conversation | None:
@@ -152,6 +155,8 @@ def handle_outbound(runtime: Runtime, job: Job) -> None:
     ticket_id = int(job.payload["ticket_id"])
     conversation = find_conversation(runtime, ticket_id)
     if conversation is None:
+        if outage.on_problem_reply(runtime, ticket_id):
+            return  # an outage's problem ticket: its update goes to every linked customer
         # Tagged sms by hand, or a ticket of another integration: not a conversation of ours.
         log.info("agent reply on a ticket with no SMS conversation; nothing sent",
                  extra={"ticket_id": ticket_id})

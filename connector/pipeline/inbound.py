@@ -55,7 +55,7 @@ from connector.model import (
     Triage,
     iso_epoch,
 )
-from connector.pipeline import conversation_events
+from connector.pipeline import conversation_events, outage
 from connector.pipeline.escalation import disarm
 from connector.pipeline.outbox import queue_sms
 from connector.pipeline.receive import conversation_key
@@ -341,12 +341,16 @@ class InboundRun:
         result: Triage = triage(" ".join(plain) or " ".join(texts), self.runtime.policy)
         opted_in_keyword = any(m["keyword"] for m in pending[:1])
         ack = None
+        told: int | None = None  # the open outage whose text the ack is
         with self.engine.begin() as conn:
             opted_out = is_opted_out(conn, phone, conv["channel_key"])
         if not opted_out and not opted_in_keyword:
             # After business hours the ack promises the next opening, not minutes.
             at = datetime.fromtimestamp(self.now(), UTC)
             ack = self.runtime.policy.render_ack(result.category, at)
+            # An outage report while many customers' outage is open hears of that outage.
+            if (outage_ack := outage.ack_for(self.runtime, result)) is not None:
+                ack, told = outage_ack
         # The acknowledgement goes first, before any helpdesk call: the customer hears back in
         # seconds even while the helpdesk is slow, rate-limited or down. Its id is the first
         # pending text's, so a retried job (or a creation started over) queues it once.
@@ -384,6 +388,9 @@ class InboundRun:
         with self.engine.begin() as conn:
             self._save(conn, inflight=inflight, requester_id=requester_id,
                        category=result.category, tier=result.tier)
+            # Counted toward an outage once the ticket exists (runs after this job).
+            outage.queue_report(self.runtime, conn, result, conversation_id=self.conversation_id,
+                                message_id=pending[0]["id"], told=told)
         self.runtime.notify()
         return self._send_create(inflight)
 
