@@ -118,3 +118,109 @@ def test_each_scenario_escalates_once_at_its_minute_unless_answered(freshdesk_st
     for number in (phone(s, False) for s in SCENARIOS):
         ticket = tickets_by_phone(stack)[number]
         assert {"sms_escalated", "sms_esc_first_response"} <= set(ticket["tags"])
+
+
+# ---------------------------------------------------------------------- the scenarios' own rules
+
+
+def notes_of(stack: Stack, number: str, rule: str) -> list[str]:
+    ticket = tickets_by_phone_any(stack).get(number)
+    if ticket is None:
+        return []
+    return [c["body"] for c in ticket["comments"] if not c["public"]
+            and c["body"].startswith(f"[sms-connector] Escalated: {rule}")]
+
+
+def tickets_by_phone_any(stack: Stack) -> dict[str, dict]:
+    found: dict[str, dict] = {}
+    for ticket in stack.sms_tickets():
+        number = ticket["subject"].split("SMS from ", 1)[-1].split(":", 1)[0]
+        found.setdefault(number, ticket)
+    return found
+
+
+def text_and_ticket(stack: Stack, number: str, body: str) -> dict:
+    send_text(stack.sandbox.twilio_url, number, body, to_number=SUPPORT_NUMBER)
+    return wait_for(lambda: tickets_by_phone_any(stack).get(number), timeout=20)
+
+
+def customer_texts(stack: Stack, number: str, body: str, comments_before: int) -> None:
+    send_text(stack.sandbox.twilio_url, number, body, to_number=SUPPORT_NUMBER)
+    wait_for(lambda: len(tickets_by_phone_any(stack)[number]["comments"]) > comments_before)
+
+
+@pytest.fixture(scope="module")
+def zendesk_stack(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("rules")
+    with connector_stack(tmp, extra={"escalation": {"tick": "1s"}}, shift_clock=True) as stack:
+        applied = CliRunner().invoke(cli, ["policy", "apply"], env=environment(stack.config),
+                                     catch_exceptions=False)
+        assert applied.exit_code == 0, applied.output
+        stack.advance(wednesday_ten(stack.clock.now()))
+        yield stack
+
+
+def test_an_order_without_an_agent_update_escalates_at_30_minutes(zendesk_stack):
+    """Order / status: no agent update within 30 minutes of the acknowledgement (the
+    connector's rule on Zendesk too: its automations run hourly)."""
+    stack = zendesk_stack
+    silent, updated = "+12025550401", "+12025550402"
+    text_and_ticket(stack, silent, "where is my order 55120, it has not arrived")
+    answered = text_and_ticket(stack, updated, "where is my order 55121, still not here")
+    stack.advance(10 * 60)
+    agent_reply(stack.sandbox.helpdesk_url, answered["id"], "It ships today, tracking follows.")
+    stack.advance(19 * 60 + 30)  # 29.5 minutes in
+    time.sleep(SETTLE)
+    assert notes_of(stack, silent, "status_unknown") == []
+    stack.advance(35)
+    wait_for(lambda: notes_of(stack, silent, "status_unknown"), timeout=10)
+    stack.advance(3600)
+    time.sleep(SETTLE)
+    assert len(notes_of(stack, silent, "status_unknown")) == 1
+    assert "sms_esc_status_unknown" in tickets_by_phone_any(stack)[silent]["tags"]
+    assert notes_of(stack, updated, "status_unknown") == []
+
+
+def test_the_second_diagnostic_loop_without_a_fix_escalates_once(zendesk_stack):
+    """Technical: an agent's question answered by the customer is a loop; the second one that
+    does not solve it escalates to the owner group."""
+    stack = zendesk_stack
+    looping, once = "+12025550403", "+12025550404"
+    tickets = {n: text_and_ticket(stack, n, "the app keeps crashing when I log in, error 500")
+               for n in (looping, once)}
+
+    def loop(number: str, question: str, answer: str) -> None:
+        before = len(tickets_by_phone_any(stack)[number]["comments"])
+        agent_reply(stack.sandbox.helpdesk_url, tickets[number]["id"], question)
+        wait_for(lambda: len(tickets_by_phone_any(stack)[number]["comments"]) > before)
+        stack.advance(60)
+        customer_texts(stack, number, answer, before + 1)
+
+    loop(looping, "Which version of the app do you have?", "version 4.2")
+    loop(once, "Which version of the app do you have?", "version 4.1")
+    time.sleep(SETTLE)
+    assert notes_of(stack, looping, "diagnostic_loops") == []  # one loop: not yet
+    loop(looping, "Could you reinstall it and try again?", "did that, still crashing")
+    wait_for(lambda: notes_of(stack, looping, "diagnostic_loops"), timeout=10)
+    time.sleep(SETTLE)
+    assert len(notes_of(stack, looping, "diagnostic_loops")) == 1
+    assert notes_of(stack, once, "diagnostic_loops") == []
+
+
+def test_dispute_language_in_a_later_text_escalates_billing_at_once(zendesk_stack):
+    """Billing: dispute language in ANY text of the conversation, not only the first."""
+    stack = zendesk_stack
+    disputing, calm = "+12025550405", "+12025550406"
+    for number in (disputing, calm):
+        text_and_ticket(stack, number, "I was charged twice on my invoice this month")
+    time.sleep(SETTLE)
+    assert notes_of(stack, disputing, "dispute") == []
+    before = len(tickets_by_phone_any(stack)[disputing]["comments"])
+    customer_texts(stack, disputing, "I never authorized this, I will call my bank", before)
+    wait_for(lambda: notes_of(stack, disputing, "dispute"), timeout=10)
+    customer_texts(stack, disputing, "this is fraud", before + 1)
+    time.sleep(SETTLE)
+    ticket = tickets_by_phone_any(stack)[disputing]
+    assert len(notes_of(stack, disputing, "dispute")) == 1
+    assert ticket["priority"] in ("high", "urgent") and "sms_esc_dispute" in ticket["tags"]
+    assert notes_of(stack, calm, "dispute") == []
