@@ -185,8 +185,29 @@ def scene_stop(demo: Demo) -> None:
     demo.echo(f"  💬 texts sent after STOP: {len(sent)}")
 
 
+def scene_escalation(demo: Demo) -> None:
+    """6. Nobody updates an order for 30 minutes: the connector escalates the ticket."""
+    phone = "+12025550177"
+    demo.text(phone, "where is my order 5512? the tracking has not moved in 3 days")
+    ticket = _wait(lambda: [t for t in demo.tickets() if phone in t["subject"]])[0]
+    demo.echo(f"  🎫 ticket #{ticket['id']}: priority {ticket['priority']}")
+    demo.later(31 * 60)
+
+    def escalated() -> Any:
+        current = demo.ticket(ticket["id"])
+        notes = [c for c in current["comments"] if not c["public"]
+                 and c["body"].startswith("[sms-connector] Escalated")]
+        return notes and (current, notes)
+
+    current, notes = _wait(escalated)
+    demo.echo(f"  🚨 ticket #{ticket['id']} escalated: priority {current['priority']}, tags "
+              f"{', '.join(t for t in sorted(current['tags']) if t.startswith('sms_es'))}")
+    demo.echo(f"  📝 private note: {notes[0]['body'].splitlines()[0]!r}")
+
+
 SCENES: list[Callable[[Demo], None]] = [
     scene_new_customer, scene_burst, scene_agent_reply, scene_failed_delivery, scene_stop,
+    scene_escalation,
 ]
 
 

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from connector.cli.demo import SCENES
+
 
 @pytest.mark.slow
 def test_demo_runs_the_story(tmp_path):
@@ -22,6 +24,8 @@ def test_demo_runs_the_story(tmp_path):
     assert "customer receives: \"Sorry about that! I've opened a trace" in out  # smart-encoded
     assert "error 30003" in out
     assert "opted out of SMS" in out and "texts sent after STOP: 0" in out
+    assert "minutes later" in out and "sms_esc_status_unknown" in out  # the escalation scene
+    assert f"Demo finished: {len(SCENES)} scenes" in out
     assert (tmp_path / "sms-connector.db").exists()
 
 
@@ -39,4 +43,5 @@ def test_demo_runs_the_story_on_freshdesk(tmp_path):
     assert "customer receives: \"Sorry about that! I've opened a trace" in out
     assert "error 30003" in out
     assert "opted out of SMS" in out and "texts sent after STOP: 0" in out
-    assert "Demo finished: 5 scenes" in out
+    assert "sms_esc_status_unknown" in out
+    assert f"Demo finished: {len(SCENES)} scenes" in out
