@@ -88,7 +88,10 @@ class Outage:
         raise AssertionError("jobs never ran out")
 
     def inbox(self, number: str) -> list[str]:
-        return [m["body"] for m in self.sandbox.twilio.state()["handsets"].get(number, [])]
+        """What the SMS provider accepted for ``number``, in order (its handset delivery runs
+        on the stand-in's own thread, so the accepted messages are what a test can wait on)."""
+        return [m["body"] for m in self.sandbox.twilio.state()["messages"]
+                if m["to"] == number]
 
     def cluster(self):
         with reading(self.runtime.engine) as conn:
