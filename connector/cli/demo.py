@@ -205,9 +205,40 @@ def scene_escalation(demo: Demo) -> None:
     demo.echo(f"  📝 private note: {notes[0]['body'].splitlines()[0]!r}")
 
 
+def scene_outage(demo: Demo) -> None:
+    """7. Three customers report the service down: one problem ticket, one update for all."""
+    reporters = ["+12025550181", "+12025550182", "+12025550183"]
+    demo.text(reporters[0], "is your service down? the app will not load")
+    first = _wait(lambda: demo.handset(reporters[0]))[0]
+    demo.echo(f"  💬 one report is no outage yet; the customer receives: {first['body']!r}")
+    for phone in reporters[1:]:
+        demo.text(phone, "site down for anyone else?")
+
+    def problem() -> Any:
+        # Zendesk: a ticket of type problem; Freshdesk: a tracker (association_type 3).
+        return [t for t in demo.state("helpdesk").get("tickets", [])
+                if t.get("type") == "problem" or t.get("association_type") == 3]
+
+    found = _wait(problem, timeout=30)[0]
+    demo.echo(f"  🎫 the third report within 15 minutes files problem ticket #{found['id']}, "
+              f"linking the {len(reporters)} reports")
+    confirmed = _wait(lambda: [m for m in demo.handset(reporters[0])
+                               if m["body"] != first["body"]], timeout=30)
+    demo.echo(f"  💬 each reporter receives: {confirmed[0]['body']!r}")
+    update = "We found the cause: a database failover. Service is back within 30 minutes."
+    agent_reply(demo.sandbox.helpdesk_url, found["id"], update)
+    demo.echo(f"  🧑‍💼 agent posts one public update on #{found['id']}: {update!r}")
+    _wait(lambda: all(any(m["body"] == update for m in demo.handset(p)) for p in reporters),
+          timeout=30)
+    _wait(demo.idle)
+    counts = [sum(m["body"] == update for m in demo.handset(p)) for p in reporters]
+    demo.echo(f"  💬 the update reaches all {len(reporters)} reporters, paced a second apart; "
+              f"texts each: {counts}")
+
+
 SCENES: list[Callable[[Demo], None]] = [
     scene_new_customer, scene_burst, scene_agent_reply, scene_failed_delivery, scene_stop,
-    scene_escalation,
+    scene_escalation, scene_outage,
 ]
 
 

@@ -25,6 +25,7 @@ def test_demo_runs_the_story(tmp_path):
     assert "error 30003" in out
     assert "opted out of SMS" in out and "texts sent after STOP: 0" in out
     assert "minutes later" in out and "sms_esc_status_unknown" in out  # the escalation scene
+    assert "files problem ticket #" in out and "texts each: [1, 1, 1]" in out  # the outage
     assert f"Demo finished: {len(SCENES)} scenes" in out
     assert (tmp_path / "sms-connector.db").exists()
 
@@ -44,4 +45,5 @@ def test_demo_runs_the_story_on_freshdesk(tmp_path):
     assert "error 30003" in out
     assert "opted out of SMS" in out and "texts sent after STOP: 0" in out
     assert "sms_esc_status_unknown" in out
+    assert "files problem ticket #" in out and "texts each: [1, 1, 1]" in out
     assert f"Demo finished: {len(SCENES)} scenes" in out
