@@ -21,6 +21,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import time as dt_time
 from typing import Any
 
 from marshmallow import (
@@ -131,6 +132,14 @@ class EscalationSettings:
     alert_url: str = ""
     alert_routing_key: str = ""  # the body's ``routing_key`` (a PagerDuty integration key)
     tick: float = 15.0  # how often the scheduler looks for due timers
+    # Texts nobody asked for (reminders) only between these, in the customer's time zone.
+    proactive_from: dt_time = dt_time(8, 0)
+    proactive_until: dt_time = dt_time(21, 0)
+    # At most one automated text (acknowledgement, reminder) per customer this often.
+    automated_interval: float = 300.0
+    # More texts than this from one number within flood_window: a bot; no automated replies.
+    flood_texts: int = 10
+    flood_window: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -284,12 +293,26 @@ class QueueSchema(Section):
     poll_interval_seconds = mf.Float(validate=validate.Range(0.01, 60))
 
 
+_TIME_ERROR = "not a time of day: write HH:MM, e.g. 08:00"
+
+
 class EscalationSchema(Section):
     settings_class = EscalationSettings
     alert_url = mf.String(validate=validate.Regexp(
         r"^(https?://\S+)?$", error="must be an http:// or https:// URL, or empty (no alerts)"))
     alert_routing_key = mf.String()
     tick = Duration(validate=validate.Range(0.1, 600))
+    proactive_from = mf.Time(format="%H:%M", error_messages={"invalid": _TIME_ERROR})
+    proactive_until = mf.Time(format="%H:%M", error_messages={"invalid": _TIME_ERROR})
+    automated_interval = Duration(validate=validate.Range(0, 86400))
+    flood_texts = mf.Integer(strict=True, validate=validate.Range(min=1))
+    flood_window = Duration(validate=validate.Range(1, 86400))
+
+    @validates_schema
+    def _window(self, data: dict[str, Any], **_: Any) -> None:
+        start, end = data.get("proactive_from"), data.get("proactive_until")
+        if start is not None and end is not None and not start < end:
+            raise ValidationError({"proactive_until": ["must be later than proactive_from"]})
 
 
 class ReportSchema(Section):
@@ -515,6 +538,8 @@ def _masked(value: Any, path: str, secrets: frozenset[str], mask: bool) -> Any:
         return [_masked(v, path, secrets, mask) for v in value]
     if mask and isinstance(value, str) and "://" in value:
         return mask_url_password(value)
+    if isinstance(value, dt_time):
+        return value.strftime("%H:%M")  # as the config file writes it
     return value
 
 

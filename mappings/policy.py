@@ -42,8 +42,10 @@ from connector.config_fields import parse_duration
 from connector.errors import ConfigurationError
 
 __all__ = [
+    "DEFAULT_REMINDER",
     "HELPDESKS",
     "SCRIPT_KINDS",
+    "THEN_ACTIONS",
     "TRIGGERS",
     "BusinessHours",
     "EscalationRule",
@@ -89,6 +91,12 @@ _LEGACY_DURATIONS = {
     "after_minutes": ("after", 60),
     "window_minutes": ("window", 60),
 }
+
+DEFAULT_REMINDER = ("{brand}: just checking in - did our last reply help? Reply here if you "
+                    "still need anything.")
+
+# What no_customer_response does once its reminder went unanswered for ``then_after``.
+THEN_ACTIONS = ("solve", "escalate")
 
 # What an agent script is for (the issue's list; "reply" is anything else).
 SCRIPT_KINDS = (
@@ -329,6 +337,11 @@ class EscalationRule:
     to_tier: str | None = None
     to_group: str | None = None
     add_tags: tuple[str, ...] = ()
+    # no_customer_response: the one reminder texted after ``after``, then ``then`` ("solve" or
+    # "escalate") once ``then_after`` more has passed with no answer.
+    reminder: str | None = None
+    then: str | None = None
+    then_after: float | None = None
 
     @property
     def after_minutes(self) -> int | None:
@@ -489,6 +502,11 @@ class Policy:
                 if opening is not None:
                     return format_opening(opening, at)
         return "within " + format_duration(scenario.first_response)
+
+    def render_reminder(self, scenario_id: str) -> str:
+        """The scenario's no-customer-response reminder, or a plain default."""
+        text = self.scenario(scenario_id).escalation.reminder or DEFAULT_REMINDER
+        return text.format(**self._text_values())
 
     def render_script(self, script: Script | str, **values: str) -> str:
         """A script with the pack's values filled in; ``{eta}`` / ``{order}`` stay for the agent
@@ -652,6 +670,9 @@ class _EscalationSchema(Schema):
     to_tier = fields.String()
     to_group = fields.String(validate=validate.Length(1))
     add_tags = fields.List(fields.String(validate=validate.Regexp(_TAG)), load_default=list)
+    reminder = fields.String(validate=validate.Length(1))
+    then = fields.String(validate=validate.OneOf(THEN_ACTIONS))
+    then_after = _Duration()
 
     @validates_schema
     def _trigger_parameters(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -960,6 +981,15 @@ def _build(data: dict[str, Any], source: str, errors: dict[str, str]) -> Policy:
         for name in esc.get("flags", ()):
             if name not in flag_ids:
                 errors[f"{path}.escalation.flags"] = f"unknown flag {name!r}"
+        if esc.get("reminder"):
+            # Texted without an agent: GSM-7, one segment, only the pack's values.
+            where = f"{path}.escalation.reminder"
+            used = _check_template(esc["reminder"], _TEXT_FIELDS, where, errors)
+            if where not in errors:
+                if "status_url" in used and not status_url:
+                    errors[where] = "uses {status_url} but status_url is not set"
+                else:
+                    _check_one_segment(esc["reminder"].format(**text_values), where, errors)
         first_response = _load_legacy(s, "first_response") or 0.0
         names = _check_template(s["ack"], _ACK_FIELDS, f"{path}.ack", errors)
         if f"{path}.ack" not in errors:
@@ -995,6 +1025,12 @@ def _build(data: dict[str, Any], source: str, errors: dict[str, str]) -> Policy:
                     to_tier=esc.get("to_tier"),
                     to_group=esc.get("to_group"),
                     add_tags=tuple(esc["add_tags"]),
+                    reminder=esc.get("reminder"),
+                    then=esc.get("then") or (
+                        "solve" if esc["trigger"] == "no_customer_response" else None),
+                    then_after=esc.get("then_after") or (
+                        _load_legacy(esc, "after")
+                        if esc["trigger"] == "no_customer_response" else None),
                 ),
                 targets=Targets(first_response, targets.next_response, targets.resolution),
                 signals=_signals(s["signals"], f"{path}.signals", errors),

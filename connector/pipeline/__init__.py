@@ -29,6 +29,9 @@ def build_handlers(runtime: Runtime) -> dict[str, Callable[[Job], Any]]:
     from connector.pipeline.ticket_state import STATE_JOB, handle_ticket_state
 
     handlers[STATE_JOB] = partial(handle_ticket_state, runtime)
+    from connector.pipeline.reminders import handlers as reminder_handlers
+
+    handlers.update(reminder_handlers(runtime))
     from connector.pipeline.outage import handlers as outage_handlers
 
     handlers.update(outage_handlers(runtime))

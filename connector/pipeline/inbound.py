@@ -55,11 +55,18 @@ from connector.model import (
     Triage,
     iso_epoch,
 )
-from connector.pipeline import conversation_events, outage
+from connector.pipeline import conversation_events, guards, outage
 from connector.pipeline.escalation import disarm
 from connector.pipeline.outbox import queue_sms
 from connector.pipeline.receive import conversation_key
-from connector.store import conversations, helpdesk_users, insert_ignore, messages, reading
+from connector.store import (
+    conversations,
+    helpdesk_users,
+    insert_ignore,
+    messages,
+    outbound,
+    reading,
+)
 from connector.store.optouts import clear_opt_out, is_opted_out, record_opt_out
 from connector.text.compliance import keyword_of
 from connector.text.phones import mask_phone, normalize_phone
@@ -355,11 +362,18 @@ class InboundRun:
         # seconds even while the helpdesk is slow, rate-limited or down. Its id is the first
         # pending text's, so a retried job (or a creation started over) queues it once.
         ack_id = f"{self.conversation_id}:ack:{pending[0]['id']}"
+        held: str | None = None  # why the guards held the ack back (connector/pipeline/guards.py)
         if ack:
             with self.engine.begin() as conn:
+                earlier = conn.execute(select(outbound.c.send_state, outbound.c.error_code).where(
+                    outbound.c.source == "ack", outbound.c.source_id == ack_id)).first()
+                if earlier is not None:  # a retried job: the first run decided
+                    held = earlier.error_code if earlier.send_state == "suppressed" else None
+                else:
+                    held = guards.hold_back(conn, self.settings.escalation, phone, self.now())
                 queued = queue_sms(conn, source="ack", source_id=ack_id, to_number=phone,
                                    body=ack, channel=self._channel(conv["channel_key"]),
-                                   conversation_id=self.conversation_id)
+                                   conversation_id=self.conversation_id, suppressed=held)
             self.runtime.notify()
             if queued is not None and self.yield_after_ack:
                 raise Reschedule(0.0)
@@ -368,8 +382,14 @@ class InboundRun:
         tags = list(result.tags)
         add, _remove = self._tag_changes(pending)
         tags.extend(t for t in add if t not in tags)
+        if held == guards.FLOOD and guards.FLOOD_TAG not in tags:
+            tags.append(guards.FLOOD_TAG)
         body = compose(texts, notes)
-        if ack:
+        if ack and held:
+            why = ("the number is flooding us" if held == guards.FLOOD
+                   else "an automated text went to this customer moments ago")
+            body += f"\n\n— No auto-reply texted ({why})."
+        elif ack:
             # What the customer was told, where the agent reads first: no extra API call.
             body += f"\n\n— Auto-reply texted to the customer: \u201c{ack}\u201d"
         key = uuid.uuid4().hex
@@ -419,7 +439,6 @@ class InboundRun:
             # delivery failure can be noted on the ticket (records written before the ack went
             # first named it by the creation's key).
             from connector.pipeline.status import FAILED, NOTE_JOB
-            from connector.store import outbound
 
             ack_id = inflight.get("ack_id") or f"{self.conversation_id}:{inflight['key']}"
             mine = (outbound.c.source == "ack") & (outbound.c.source_id == ack_id)
@@ -433,6 +452,10 @@ class InboundRun:
     def _update(self, conv: dict[str, Any], pending: list[dict[str, Any]], *, reopen: bool,
                 tags: tuple[list[str], list[str]]) -> bool:
         uploads, notes = self._media(pending)
+        with reading(self.engine) as conn:
+            if guards.flooding(conn, self.settings.escalation, conv["customer_phone"],
+                               self.now()) and guards.FLOOD_TAG not in tags[0]:
+                tags = ([*tags[0], guards.FLOOD_TAG], tags[1])
         inflight = {
             "op": "update", "key": uuid.uuid4().hex, "at": self.now(),
             "ticket_id": conv["ticket_id"], "message_ids": [m["id"] for m in pending],

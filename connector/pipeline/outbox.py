@@ -39,6 +39,7 @@ def queue_sms(
     media_urls: Sequence[str] = (),
     max_attempts: int = 8,
     now: float | None = None,
+    suppressed: str | None = None,
 ) -> int | None:
     """Record one text, to go from ``channel``'s number or sender pool through its provider,
     and queue its send; None when that text was queued before."""
@@ -55,12 +56,14 @@ def queue_sms(
         "messaging_service_sid": channel.messaging_service_sid,
         "body": body,
         "media_urls": list(media_urls),
-        "send_state": "intent",
+        # Held back by a guard (connector/pipeline/guards.py): recorded with why, never sent.
+        "send_state": "suppressed" if suppressed else "intent",
+        "error_code": suppressed,
         "noted": False,
         "created_at": now,
         "updated_at": now,
     })
-    if not inserted:
+    if not inserted or suppressed:
         return None
     outbound_id = conn.execute(
         select(outbound.c.id).where(outbound.c.source == source,

@@ -132,6 +132,7 @@ messages = Table(
     Index("ix_messages_ticket", "ticket_id"),
     # /metrics counts texts by provider and state from this index alone, not the rows (0006).
     Index("ix_messages_provider_state", "provider", "state"),
+    Index("ix_messages_from_received", "from_number", "received_at"),  # guards (0009)
 )
 
 outbound = Table(
@@ -160,6 +161,7 @@ outbound = Table(
     UniqueConstraint("source", "source_id", "part", name="uq_outbound_source"),
     Index("ix_outbound_provider_id", "provider", "provider_message_id"),
     Index("ix_outbound_provider_state", "provider", "send_state", "status"),  # /metrics (0006)
+    Index("ix_outbound_to_created", "to_number", "created_at"),  # guards (0009)
 )
 
 # Outbound MMS attachments, copied from the helpdesk by the worker and served to the SMS provider
