@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from connector.errors import PermanentError, TicketClosed, TicketGone
 from connector.jobs.queue import Job
@@ -103,10 +103,14 @@ def on_agent_replied(runtime: Runtime, conn: Connection, *, ticket_id: int,
     if existing is not None and existing.payload.get("comment_id") == latest.id:
         return  # this reply was seen before (a redelivered webhook)
     after = float(scenario.escalation.after or 0)
+    # The customer's texts so far; one with a higher id is an answer. (Not a time: the
+    # helpdesk stamps replies in whole seconds and on its own clock.)
+    seen = conn.execute(select(func.max(messages.c.id)).where(
+        messages.c.conversation_id == conversation_id)).scalar()
     set_timer(conn, REMINDER_JOB, _key(REMIND, ticket_id), replied_at + after, {
         "step": REMIND, "ticket_id": int(ticket_id), "conversation_id": conversation_id,
         "scenario": scenario.id, "comment_id": latest.id, "replied_at": replied_at,
-        "after": after,
+        "after": after, "last_message_id": int(seen or 0),
     }, now=runtime.clock.now(), rearm=True)
     cancel_timer(conn, REMINDER_JOB, _key(THEN, ticket_id))  # a new reply starts over
 
@@ -142,7 +146,7 @@ def handle_reminder(runtime: Runtime, job: Job) -> None:
             conversations.c.id == int(payload["conversation_id"]))).mappings().first()
         answered = conn.execute(select(messages.c.id).where(
             messages.c.conversation_id == int(payload["conversation_id"]),
-            messages.c.received_at > float(payload["replied_at"])).limit(1)).first()
+            messages.c.id > int(payload.get("last_message_id") or 0)).limit(1)).first()
     if conv is None or answered is not None:
         log.info("the customer answered since; no reminder", extra={"ticket_id": ticket_id})
         return

@@ -224,3 +224,29 @@ def test_dispute_language_in_a_later_text_escalates_billing_at_once(zendesk_stac
     assert len(notes_of(stack, disputing, "dispute")) == 1
     assert ticket["priority"] in ("high", "urgent") and "sms_esc_dispute" in ticket["tags"]
     assert notes_of(stack, calm, "dispute") == []
+
+
+def test_general_waiting_on_the_customer_gets_one_reminder_then_is_solved(freshdesk_stack):
+    """General inquiry: an agent asked, the customer went quiet: one reminder at 24 h, the ticket
+    solved 24 h later (the pack's `then`); on Freshdesk both are the connector's."""
+    stack = freshdesk_stack
+    quiet = "+12025550501"
+    send_text(stack.sandbox.twilio_url, quiet, "hi what are your store hours on saturday",
+              to_number=SUPPORT_NUMBER)
+    ticket = wait_for(lambda: tickets_by_phone_any(stack).get(quiet), timeout=20)
+    agent_reply(stack.sandbox.helpdesk_url, ticket["id"], "Which store do you mean?")
+    wait_for(lambda: len(stack.handset(quiet)) >= 2)  # the ack, then the agent's question
+
+    def reminders() -> list[str]:
+        return [m["body"] for m in stack.handset(quiet) if "just checking in" in m["body"]]
+
+    stack.advance(24 * 3600 - 30)
+    time.sleep(SETTLE)
+    assert reminders() == []
+    stack.advance(35)
+    wait_for(reminders, timeout=10)
+    stack.advance(24 * 3600 + 5)
+    wait_for(lambda: tickets_by_phone_any(stack)[quiet]["status"] == "resolved", timeout=10)
+    stack.advance(3 * 24 * 3600)
+    time.sleep(SETTLE)
+    assert len(reminders()) == 1
