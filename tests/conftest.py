@@ -11,11 +11,14 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
 
 from connector.store import make_engine, schema
+from tests.browser.chromium import launch as browser_launch
+from tests.browser.chromium import unavailable as browser_unavailable
 
 PG_ENV = "SMS_CONNECTOR_TEST_DATABASE_URL"
 REPO = Path(__file__).resolve().parents[1]
@@ -61,3 +64,27 @@ def engine(database_url: str) -> Iterator[Engine]:
             conn.execute(table.delete())
     yield eng
     eng.dispose()
+
+
+# Browser fixtures (tests/browser/chromium.py): one Chromium per test session for every test
+# that needs one (playwright's sync API allows one running instance per thread, so a second
+# launch beside the session's fails), and a fresh context and page per test. Skipped with the
+# reason when no system Chromium or no playwright package is there.
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    reason = browser_unavailable()
+    if reason:
+        pytest.skip(f"browser test skipped: {reason}")
+    with browser_launch() as browser:
+        yield browser
+
+
+@pytest.fixture
+def browser_page(chromium: Any) -> Iterator[Any]:
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(10_000)  # a missing element fails in seconds, not 30
+        yield page
+    finally:
+        context.close()
