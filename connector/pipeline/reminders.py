@@ -9,10 +9,12 @@ the shipped pack), and only where the coverage table gives that rule to the conn
 - the customer's next text, or the ticket solved or closed, clears the reminder and what follows;
 - when it fires: the ticket is read (solved, closed, deleted, or answered by the customer since
   → nothing); the reminder is texted once (source ``reminder``: the pack's
-  ``escalation.reminder``), not to an opted-out customer and only inside quiet hours
+  ``escalation.reminder``), not to an opted-out customer, only inside quiet hours
   (connector/text/quiet_hours.py: 08:00-21:00 where the customer is; outside, the job waits for
-  the next opening); one private note tells the agent; the ledger records ``reminded``; and the
-  follow-up timer is set ``then_after`` later;
+  the next opening) and through the guards (connector/pipeline/guards.py: held back, recorded as
+  suppressed, right after another automated text or to a flooding number); one private note
+  tells the agent what was texted or why not; the ledger records ``reminded``; and the
+  follow-up timer is set ``then_after`` later (a retried job keeps its time);
 - the follow-up: still no answer → ``then``: "solve" (the ticket is solved with a private note,
   ledger ``auto_solved``) or "escalate" (rule ``no_customer_response``, the escalate job).
 """
@@ -31,9 +33,9 @@ from connector.errors import PermanentError, TicketClosed, TicketGone
 from connector.jobs.queue import Job
 from connector.jobs.worker import Reschedule
 from connector.model import TICKET_CLOSED, TICKET_SOLVED, Comment, TicketUpdate, iso_epoch
+from connector.pipeline import guards
 from connector.pipeline.escalation import NOTE_PREFIX, arm
-from connector.pipeline.outbox import queue_sms
-from connector.store import conversations, messages, reading, sla
+from connector.store import conversations, messages, outbound, reading, sla
 from connector.store.kv import kv_get, kv_set
 from connector.store.optouts import is_opted_out
 from connector.store.timers import cancel_timer, get_timer, set_timer
@@ -53,6 +55,13 @@ RULE = "no_customer_response"
 REMINDER_JOB = "reminder"  # the timer kind and the job it enqueues
 SOURCE = "reminder"  # the outbound rows' source
 REMIND, THEN = "remind", "then"
+# Why no reminder was texted, as the private note says it.
+_WHY = {
+    "opted_out": "the customer opted out of SMS",
+    "no_daytime": "no hour is daytime in every time zone of the number",
+    guards.FLOOD: "the number is flooding us",
+    guards.INTERVAL: "an automated text went to this customer moments ago",
+}
 
 
 def handlers(runtime: Runtime) -> dict[str, Callable[[Job], None]]:
@@ -161,14 +170,20 @@ def _remind(runtime: Runtime, payload: dict[str, Any], ticket_id: int,
     policy = runtime.policy
     now = runtime.clock.now()
     phone, channel_key = conv["customer_phone"], conv["channel_key"]
+    source_id = f"{ticket_id}:{payload['comment_id']}"
+    held: str | None = None  # why no reminder is texted (a key of _WHY), None: it is
     with reading(runtime.engine) as conn:
-        opted_out = is_opted_out(conn, phone, channel_key)
-    if not opted_out:
+        if is_opted_out(conn, phone, channel_key):
+            held = "opted_out"
+        # A retried job whose first run recorded the text finishes that round, even at night.
+        recorded = conn.execute(select(outbound.c.id).where(
+            outbound.c.source == SOURCE, outbound.c.source_id == source_id)).first()
+    if held is None and recorded is None:
         window = runtime.settings.escalation
         allowed = next_allowed(phone, now, fallback=policy.business_hours.timezone,
                                start=window.proactive_from, end=window.proactive_until)
         if allowed is None:
-            opted_out = True  # no hour suits every zone of the number: not texted at all
+            held = "no_daytime"  # no hour suits every zone of the number: not texted at all
         elif allowed > now:
             log.info("reminder waits for the customer's daytime",
                      extra={"ticket_id": ticket_id, "in_seconds": round(allowed - now)})
@@ -180,30 +195,33 @@ def _remind(runtime: Runtime, payload: dict[str, Any], ticket_id: int,
     scenario_id = str(payload["scenario"])
     scenario = policy.scenario(scenario_id)
     text = policy.render_reminder(scenario_id)
-    source_id = f"{ticket_id}:{payload['comment_id']}"
     with runtime.engine.begin() as conn:
-        if not opted_out:
-            queue_sms(conn, source=SOURCE, source_id=source_id, to_number=phone, body=text,
-                      channel=channel, conversation_id=int(conv["id"]), ticket_id=ticket_id,
-                      now=now)
+        if held is None:
+            # The guards (connector/pipeline/guards.py): not to a flooding number, not right
+            # after another automated text; a retried job keeps the first run's decision.
+            _queued, held = guards.queue_automated(
+                conn, runtime.settings.escalation, source=SOURCE, source_id=source_id,
+                to_number=phone, body=text, channel=channel, conversation_id=int(conv["id"]),
+                ticket_id=ticket_id, now=now)
         sla.record_event(conn, helpdesk=runtime.settings.helpdesk.kind, ticket_id=ticket_id,
                          kind="reminded", rule=RULE, at=now,
                          dedup=f"reminded:{runtime.settings.helpdesk.kind}:{source_id}",
-                         details={"texted": not opted_out})
+                         details={"texted": held is None, "held": held})
         then_after = float(scenario.escalation.then_after or scenario.escalation.after or 0)
-        set_timer(conn, REMINDER_JOB, _key(THEN, ticket_id), now + then_after,
-                  {**payload, "step": THEN, "reminded_at": now}, now=now)
+        if get_timer(conn, REMINDER_JOB, _key(THEN, ticket_id)) is None:  # a retry keeps it
+            set_timer(conn, REMINDER_JOB, _key(THEN, ticket_id), now + then_after,
+                      {**payload, "step": THEN, "reminded_at": now}, now=now)
     runtime.notify()
     waited = format_duration(float(payload["after"]))
     action = scenario.escalation.then or "solve"
     note = (f"{NOTE_PREFIX} No customer response for {waited}: "
-            + ("reminder texted: \u201c" + text + "\u201d" if not opted_out
-               else "no reminder texted (the customer opted out of SMS).")
+            + ("reminder texted: \u201c" + text + "\u201d" if held is None
+               else f"no reminder texted ({_WHY[held]}).")
             + f" Without an answer in {format_duration(then_after)} the ticket will be "
             + ("solved." if action == "solve" else "escalated."))
     _note_once(runtime, ticket_id, f"reminder-note:{runtime.settings.helpdesk.kind}:{source_id}",
                note)
-    log.info("reminder sent", extra={"ticket_id": ticket_id, "texted": not opted_out})
+    log.info("reminder done", extra={"ticket_id": ticket_id, "held": held})
 
 
 def _then(runtime: Runtime, payload: dict[str, Any], ticket_id: int) -> None:

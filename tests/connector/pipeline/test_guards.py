@@ -80,3 +80,18 @@ def test_an_agent_reply_right_after_the_acknowledgement_is_never_held_back(world
     world.agent_reply(ticket_id, "And which plan?")
     assert texts(world) == [("ack", "intent", None), ("agent_reply", "intent", None),
                             ("agent_reply", "intent", None)]
+
+
+def test_stop_and_help_answers_right_after_an_acknowledgement_are_never_held_back(
+        world, monkeypatch):
+    """The compliance answers go whatever the guards say (the connector answers the keywords
+    itself here, as with opt_out_handling = "connector")."""
+    adapter = world.runtime.sms("twilio")
+    monkeypatch.setattr(type(adapter), "answers_keywords", property(lambda self: False))
+    world.text("hello, I have a question about my account")
+    world.later(10)
+    world.text("HELP")
+    world.later(10)
+    world.text("STOP")
+    assert texts(world) == [("ack", "intent", None), ("help", "intent", None),
+                            ("stop_confirmation", "intent", None)]

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import select
 
 from connector.jobs.queue import Job
@@ -17,7 +18,9 @@ from connector.jobs.worker import Reschedule
 from connector.model import TICKET_SOLVED
 from connector.pipeline.agent_reply import handle_outbound
 from connector.pipeline.escalation import ESCALATE_JOB
+from connector.pipeline.outbox import queue_sms
 from connector.pipeline.reminders import REMINDER_JOB, handle_reminder
+from connector.pipeline.ticket_state import handle_ticket_state
 from connector.store import outbound, reading
 from connector.store.optouts import record_opt_out
 from connector.store.sla import events_for
@@ -169,3 +172,77 @@ def test_then_escalate_escalates_with_the_rule(tmp_path):
     finally:
         world.runtime.close()
         sandbox.stop()
+
+
+def solve_in_the_helpdesk(world: World, ticket_id: int, *, webhook: bool) -> None:
+    requests.post(f"{world.sandbox.helpdesk_url}/_sandbox/tickets/{ticket_id}/status",
+                  json={"status": 4}, timeout=10).raise_for_status()
+    if webhook:  # the helpdesk tells the connector (the state job), else only the ticket knows
+        handle_ticket_state(world.runtime, Job(
+            id=0, kind="ticket_state", conversation_key=None, payload={"ticket_id": ticket_id},
+            attempts=1, max_attempts=8, lease_token="t", lease_expires_at=time.time() + 60))
+
+
+@pytest.mark.parametrize("webhook", [True, False], ids=["told", "webhook-lost"])
+def test_a_solved_ticket_gets_no_reminder(world, webhook):
+    ticket_id = world.text(QUESTION)
+    world.agent_reply(ticket_id, "Which account is it about?")
+    world.later(3600)
+    solve_in_the_helpdesk(world, ticket_id, webhook=webhook)
+    with reading(world.runtime.engine) as conn:
+        timer = get_timer(conn, REMINDER_JOB, f"no_customer_response:{ticket_id}")
+    assert (timer is None) is webhook  # told: cleared; not told: the job reads the ticket
+    world.later(2 * DAY)
+    run_due(world)
+    assert reminders_sent(world) == [] and "reminded" not in kinds(world, ticket_id)
+    assert not [n for n in world.notes(ticket_id) if "No customer response" in n]
+
+
+def test_a_retried_reminder_job_texts_once_and_notes_once(world, monkeypatch):
+    ticket_id = world.text(QUESTION)
+    world.agent_reply(ticket_id, "Which account is it about?")
+    world.later(DAY + 1)
+    world.tick()
+    [job] = world.jobs((REMINDER_JOB,), status="ready")
+    real = world.runtime.helpdesk.add_private_note
+    calls = []
+
+    def flaky(ticket: int, text: str) -> None:  # the note fails once, after the text was queued
+        calls.append(text)
+        if len(calls) == 1:
+            raise ConnectionError("helpdesk hiccup")
+        real(ticket, text)
+
+    monkeypatch.setattr(world.runtime.helpdesk, "add_private_note", flaky)
+    with pytest.raises(ConnectionError):
+        handle_reminder(world.runtime, job)
+    with reading(world.runtime.engine) as conn:
+        then = get_timer(conn, REMINDER_JOB, f"no_customer_response:then:{ticket_id}")
+    assert then is not None
+    world.later(12 * 3600)  # retried later, at 22:00 in New York: the round still finishes
+    handle_reminder(world.runtime, job)
+    handle_reminder(world.runtime, job)
+    assert len(reminders_sent(world)) == 1
+    assert len([n for n in world.notes(ticket_id) if "No customer response" in n]) == 1
+    assert kinds(world, ticket_id).count("reminded") == 1
+    with reading(world.runtime.engine) as conn:
+        again = get_timer(conn, REMINDER_JOB, f"no_customer_response:then:{ticket_id}")
+    assert again is not None and again.due_at == then.due_at  # the follow-up did not move
+
+
+def test_a_reminder_right_after_another_automated_text_is_held_back_and_says_so(world):
+    ticket_id = world.text(QUESTION)
+    world.agent_reply(ticket_id, "Which account is it about?")
+    world.later(DAY - 60)
+    with world.runtime.engine.begin() as conn:  # an outage update reached the customer
+        queue_sms(conn, source="outage", source_id="update-1", to_number=PHONE,
+                  body="Acme Support: service is back.", channel=world.runtime.settings.channels[0],
+                  now=world.clock.now())
+    world.later(61)
+    assert run_due(world) == 1
+    with reading(world.runtime.engine) as conn:
+        row = conn.execute(select(outbound.c.send_state, outbound.c.error_code).where(
+            outbound.c.source == "reminder")).one()
+    assert tuple(row) == ("suppressed", "interval")
+    [note] = [n for n in world.notes(ticket_id) if "No customer response" in n]
+    assert "no reminder texted (an automated text went to this customer moments ago)" in note
