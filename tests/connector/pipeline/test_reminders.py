@@ -246,3 +246,24 @@ def test_a_reminder_right_after_another_automated_text_is_held_back_and_says_so(
     assert tuple(row) == ("suppressed", "interval")
     [note] = [n for n in world.notes(ticket_id) if "No customer response" in n]
     assert "no reminder texted (an automated text went to this customer moments ago)" in note
+
+
+@pytest.mark.parametrize(("line", "bad", "error"), [
+    ('then = "solve"', 'then = "close"', "escalation.then: Must be one of: solve, escalate"),
+    ('then_after = "24h"', 'then_after = "soon"', "escalation.then_after: not a duration"),
+    ('reminder = "{brand}: just', 'reminder = "{brand}: \u2603 just',
+     "escalation.reminder: not GSM-7"),
+    ('reminder = "{brand}: just', 'reminder = "{brand}: ' + "just " * 40,
+     "escalation.reminder: renders to"),
+])
+def test_the_pack_s_reminder_settings_are_checked_and_errors_name_the_key(tmp_path, line, bad,
+                                                                            error):
+    from connector.errors import ConfigurationError
+    from mappings import policy
+
+    text = (Path(policy.__file__).parent / "default_policy.toml").read_text()
+    assert line in text
+    path = tmp_path / "pack.toml"
+    path.write_text(text.replace(line, bad, 1))
+    with pytest.raises(ConfigurationError, match=re.escape(error)):
+        policy.load_policy(path)
