@@ -194,10 +194,11 @@ def scene_escalation(demo: Demo) -> None:
     demo.later(31 * 60)
 
     def escalated() -> Any:
+        # The order rule's escalation (on Freshdesk the first-response one fires too).
         current = demo.ticket(ticket["id"])
         notes = [c for c in current["comments"] if not c["public"]
-                 and c["body"].startswith("[sms-connector] Escalated")]
-        return notes and (current, notes)
+                 and c["body"].startswith("[sms-connector] Escalated: status_unknown")]
+        return notes and "sms_esc_status_unknown" in current["tags"] and (current, notes)
 
     current, notes = _wait(escalated)
     demo.echo(f"  🚨 ticket #{ticket['id']} escalated: priority {current['priority']}, tags "

@@ -267,6 +267,9 @@ def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
         wait_for(ready, timeout=30)
         yield stack
     finally:
+        # The stand-ins first: their webhook senders hold keep-alive connections to the
+        # connector, and gunicorn's graceful stop waits out its keep-alive (2 s) for them.
+        sandbox.stop()
         for proc in (process, worker):
             if proc is None:
                 continue
@@ -277,4 +280,3 @@ def connector_process(tmp_path: Path, *, opt_out_handling: str = "twilio",
                 proc.kill()
                 proc.wait(10)
         engine.dispose()
-        sandbox.stop()

@@ -24,7 +24,7 @@ from .connector_process import Stack, connector_stack, wait_for
 pytestmark = pytest.mark.slow
 
 ZONE = ZoneInfo("America/New_York")  # the default pack's business hours
-SETTLE = 2.5  # seconds of real time: two ticks of the scheduler and the escalate job
+SETTLE = 1.5  # seconds of real time: a tick of the scheduler (1 s) and the escalate job
 
 # scenario → (a text triaged into it, its first-response target in minutes: the default pack)
 SCENARIOS = {
