@@ -117,7 +117,8 @@ def on_agent_replied(runtime: Runtime, conn: Connection, *, ticket_id: int,
     seen = conn.execute(select(func.max(messages.c.id)).where(
         messages.c.conversation_id == conversation_id)).scalar()
     set_timer(conn, REMINDER_JOB, _key(REMIND, ticket_id), replied_at + after, {
-        "step": REMIND, "ticket_id": int(ticket_id), "conversation_id": conversation_id,
+        "step": REMIND, "rule": RULE, "ticket_id": int(ticket_id),
+        "conversation_id": conversation_id,
         "scenario": scenario.id, "comment_id": latest.id, "replied_at": replied_at,
         "after": after, "last_message_id": int(seen or 0),
     }, now=runtime.clock.now(), rearm=True)
