@@ -146,12 +146,17 @@ def _escalation(scenario: Scenario, limits: Any, name: str) -> Coverage:
             CONNECTOR,
             _CONNECTOR_ONLY.get(esc.trigger, "the connector's own rule"),
         )
+    if esc.texts_customer:
+        return Coverage(esc.trigger, scenario.id, esc.after, CONNECTOR, REMINDER_WHY)
     why_not = _time_why_not(limits, esc.trigger, esc.after, name)
     if why_not is None:
         return Coverage(
             esc.trigger, scenario.id, esc.after, HELPDESK, f"{name} automation (runs hourly)"
         )
     return Coverage(esc.trigger, scenario.id, esc.after, CONNECTOR, why_not)
+
+
+REMINDER_WHY = "its reminder is a text: no helpdesk rule sends an SMS"
 
 
 def _time_why_not(limits: Any, trigger: str, seconds: float | None, name: str) -> str | None:

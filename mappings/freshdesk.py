@@ -83,6 +83,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector.errors import ConfigurationError
+from mappings.coverage import REMINDER_WHY
 from mappings.policy import Policy, Scenario, Script, format_duration
 
 PREFIX = "[sms-connector]"
@@ -325,7 +326,10 @@ def enforcement(policy: Policy) -> tuple[Enforcement, ...]:
                 rows.append(Enforcement(metric, scenario.id, target, HELPDESK,
                                         f"Freshdesk SLA policy {sla_name(scenario)!r}"))
         esc = scenario.escalation
-        if esc.trigger == "no_customer_response":
+        if esc.texts_customer:
+            rows.append(Enforcement(esc.trigger, scenario.id, esc.after, CONNECTOR,
+                                    REMINDER_WHY))
+        elif esc.trigger == "no_customer_response":
             hours = _whole_hours(esc.after)
             if scope:
                 why = f"no Freshdesk time trigger: {scope}"
@@ -536,7 +540,8 @@ def time_rule(policy: Policy, scenario: Scenario, account: Account) -> dict[str,
     ``greater_than N`` and ``less_than N + 1`` misses when the scan falls on the hour."""
     esc = scenario.escalation
     hours = _whole_hours(esc.after)
-    if esc.trigger != "no_customer_response" or hours is None or not scenario.group:
+    if (esc.trigger != "no_customer_response" or esc.texts_customer or hours is None
+            or not scenario.group):
         return None
     actions: list[dict[str, Any]] = []
     if esc.to_tier:

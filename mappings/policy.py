@@ -344,6 +344,12 @@ class EscalationRule:
     then_after: float | None = None
 
     @property
+    def texts_customer(self) -> bool:
+        """The rule texts the customer (a no-response reminder): no helpdesk rule sends an SMS,
+        so the connector keeps it whatever the helpdesk could time (mappings/coverage.py)."""
+        return self.trigger == "no_customer_response" and bool(self.reminder)
+
+    @property
     def after_minutes(self) -> int | None:
         return _minutes(self.after)
 

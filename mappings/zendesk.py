@@ -469,6 +469,8 @@ def automation(policy: Policy, scenario: Scenario,
                group_ids: Mapping[str, str]) -> dict[str, Any] | None:
     """The scenario's escalation as an automation, or None when Zendesk cannot express it."""
     rule: EscalationRule = scenario.escalation
+    if rule.texts_customer:
+        return None  # the connector's (mappings/coverage.py): no automation sends an SMS
     if native_limits.time_rule_why_not(rule.trigger, rule.after) is not None:
         return None
     assert rule.after is not None

@@ -10,6 +10,7 @@ import pytest
 from mappings import coverage as cov
 from mappings.coverage import Coverage, connector_rules, coverage
 from mappings.policy import Policy, load_policy
+from tests.packs import without_reminders
 
 # The owner groups the default pack names (issue 12's support table); set here too so the table
 # is the same whether or not the shipped pack carries them yet.
@@ -24,7 +25,7 @@ GROUPS = {
 
 @pytest.fixture(scope="module")
 def pack() -> Policy:
-    policy = load_policy()
+    policy = without_reminders()  # no_customer_response as a time rule the helpdesk can hold
     return dataclasses.replace(
         policy,
         scenarios=tuple(
@@ -153,3 +154,18 @@ def test_a_target_in_seconds_is_the_connector_s(pack: Policy) -> None:
         r for r in coverage(policy, "zendesk") if (r.scenario, r.rule) == ("outage", "resolution")
     ]
     assert row.enforced_by == C and "whole minutes" in row.why
+
+
+@pytest.mark.parametrize("kind", ["zendesk", "freshdesk"])
+def test_a_reminder_that_texts_the_customer_is_always_the_connectors(kind: str) -> None:
+    """The shipped pack's no-response rule texts a reminder: no helpdesk rule sends an SMS, so
+    whatever the helpdesk could time, the connector keeps it (and no automation is written)."""
+    rows = {(r.scenario, r.rule): r for r in coverage(load_policy(), kind)}
+    row = rows["general", "no_customer_response"]
+    assert row.enforced_by == C and row.why == cov.REMINDER_WHY
+    from mappings import freshdesk, zendesk
+
+    shipped = load_policy()
+    assert zendesk.automation(shipped, shipped.scenario("general"), {}) is None
+    assert freshdesk.time_rule(shipped, shipped.scenario("general"),
+                               freshdesk.Account()) is None

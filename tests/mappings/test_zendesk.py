@@ -12,6 +12,7 @@ import pytest
 
 from mappings import zendesk as zd
 from mappings.policy import EscalationRule, Holiday, Interval, Policy, load_policy
+from tests.packs import without_reminders
 
 URL = "https://sms.example.com/"
 GROUP_IDS = {"Support": "201", "Orders": "202", "Tech Support": "203", "Billing": "204",
@@ -30,7 +31,7 @@ def with_groups(policy: Policy) -> Policy:
 
 @pytest.fixture(scope="module")
 def policy() -> Policy:
-    return with_groups(load_policy())
+    return with_groups(without_reminders())  # no_customer_response: the hourly automation
 
 
 @pytest.fixture(scope="module")

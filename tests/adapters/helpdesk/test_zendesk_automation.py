@@ -23,8 +23,9 @@ from adapters.helpdesk.zendesk_automation import ZendeskAutomation
 from connector.errors import ConfigurationError, ExternalServiceError, TransientError
 from connector.sync.plan import CREATE, DELETE, KEEP, UPDATE, Change
 from mappings import zendesk as zd
-from mappings.policy import Policy, load_policy
+from mappings.policy import Policy
 from tests.mappings.test_zendesk import with_groups
+from tests.packs import without_reminders
 
 BASE = "https://acme.zendesk.example"
 API = f"{BASE}/api/v2"
@@ -145,7 +146,7 @@ def account() -> Iterator[Account]:
 
 @pytest.fixture(scope="module")
 def policy() -> Policy:
-    return with_groups(load_policy())
+    return with_groups(without_reminders())  # no_customer_response: the hourly automation
 
 
 @pytest.fixture

@@ -22,8 +22,9 @@ from connector.sandbox.runner import Sandbox, start_sandbox
 from connector.sandbox.stack import ZENDESK_EMAIL, ZENDESK_TOKEN
 from connector.sync.plan import CREATE, UPDATE, Change
 from mappings import zendesk as zd
-from mappings.policy import Policy, load_policy
+from mappings.policy import Policy
 from tests.mappings.test_zendesk import with_groups
+from tests.packs import without_reminders
 
 PUBLIC_URL = "https://connector.example.com"
 # kind → (list path, list key, title key)
@@ -90,7 +91,7 @@ def account(policy: Policy) -> Iterator[Account]:
 
 @pytest.fixture(scope="module")
 def policy() -> Policy:
-    return with_groups(load_policy())
+    return with_groups(without_reminders())  # no_customer_response: the hourly automation
 
 
 @pytest.fixture

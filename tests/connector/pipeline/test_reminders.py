@@ -267,3 +267,19 @@ def test_the_pack_s_reminder_settings_are_checked_and_errors_name_the_key(tmp_pa
     path.write_text(text.replace(line, bad, 1))
     with pytest.raises(ConfigurationError, match=re.escape(error)):
         policy.load_policy(path)
+
+
+def test_on_zendesk_too_the_reminder_is_the_connectors(tmp_path):
+    """Zendesk's hourly automation could time 24 hours, but no automation sends a text: the
+    shipped pack's reminder is the connector's on every helpdesk (mappings/coverage.py)."""
+    world, sandbox = make_world(tmp_path, "zendesk")
+    try:
+        world.later(WEDNESDAY_10_NY - world.clock.now())
+        ticket_id = world.text(QUESTION)
+        world.agent_reply(ticket_id, "Which account is it about?")
+        world.later(DAY + 1)
+        assert run_due(world) == 1
+        assert len(reminders_sent(world)) == 1
+    finally:
+        world.runtime.close()
+        sandbox.stop()
