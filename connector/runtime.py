@@ -51,7 +51,6 @@ class Runtime:
         # A thread's Event; connector/serve/supervisor.py swaps in a PipeWake before it forks.
         self.wake: Wake = threading.Event()
         self._schema_current = False
-        self.extras: dict[str, Any] = {}
         # Outside API calls, counted for /metrics: added up here, written by housekeeping.
         self.counters = CounterBuffer(self.engine, clock=self.clock.now)
         self._observer = self._count_call
@@ -81,6 +80,15 @@ class Runtime:
         from mappings.policy import load_policy
 
         return load_policy(self.settings.policy.pack or None)
+
+    @cached_property
+    def enforcers(self) -> dict[tuple[str, str], str]:
+        """(rule, scenario id) → who keeps it (``helpdesk`` / ``connector`` / ``both``): the
+        coverage table of ``policy plan`` for this helpdesk, worked out once per process."""
+        from mappings.coverage import coverage
+
+        return {(row.rule, row.scenario): row.enforced_by
+                for row in coverage(self.policy, self.settings.helpdesk.kind) if row.scenario}
 
     @cached_property
     def helpdesk(self) -> Helpdesk:

@@ -27,7 +27,6 @@ from connector.pipeline import escalation_rules
 from connector.pipeline.escalation import FIRST_RESPONSE, arm_first_response, disarm
 from connector.store import messages, sla
 from mappings.business_time import business_due
-from mappings.coverage import coverage
 
 if TYPE_CHECKING:
     from connector.runtime import Runtime
@@ -35,17 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["agent_replied", "customer_wrote", "ticket_changed", "ticket_opened"]
 
 log = logging.getLogger("sms_connector.sla")
-
-
-def _enforcer(runtime: Runtime, scenario_id: str) -> str | None:
-    """Who keeps the scenario's first-response target (the coverage table of ``policy plan``)."""
-    table: dict[str, str] | None = runtime.extras.get("sla.first_response_enforcer")
-    if table is None:
-        table = {row.scenario: row.enforced_by
-                 for row in coverage(runtime.policy, runtime.settings.helpdesk.kind)
-                 if row.rule == FIRST_RESPONSE and row.scenario}
-        runtime.extras["sla.first_response_enforcer"] = table
-    return table.get(scenario_id)
 
 
 def _first_received(conn: Connection, message_ids: Sequence[int]) -> float | None:
@@ -82,7 +70,8 @@ def ticket_opened(runtime: Runtime, conn: Connection, *, ticket_id: int, convers
                     conversation_id=conversation_id, scenario=scenario_id, tier=tier,
                     received_at=received, created_at=created_at, target_seconds=target,
                     business_hours=business, due_at=due, after_hours=after_hours,
-                    enforced_by=_enforcer(runtime, scenario_id or ""), now=now)
+                    enforced_by=runtime.enforcers.get((FIRST_RESPONSE, scenario_id or "")),
+                    now=now)
     # The first-response clock runs from the ticket's creation, set with the ticket.
     arm_first_response(runtime, conn, ticket_id=ticket_id, scenario_id=scenario_id,
                        since=created_at)

@@ -62,7 +62,7 @@ from connector.store import sla
 from connector.store.kv import kv_add
 from connector.store.timers import cancel_timer, set_timer
 from mappings.business_time import business_due
-from mappings.coverage import connector_rules
+from mappings.coverage import BOTH, CONNECTOR
 from mappings.policy import format_duration
 
 if TYPE_CHECKING:
@@ -138,27 +138,23 @@ def step_up(priority: str | None, minimum: str | None = None) -> str:
 # ---------------------------------------------------------------------- the timer
 
 
-def _watched(runtime: Runtime) -> dict[str, float]:
-    """Scenario id → first-response target (seconds) of the scenarios the connector enforces;
-    worked out once per process (the pack is loaded once)."""
-    watched: dict[str, float] | None = runtime.extras.get("escalation.first_response")
-    if watched is None:
-        watched = {row.scenario: float(row.target)
-                   for row in connector_rules(runtime.policy, runtime.settings.helpdesk.kind)
-                   if row.rule == FIRST_RESPONSE and row.target}
-        runtime.extras["escalation.first_response"] = watched
-    return watched
+def keeps(runtime: Runtime, rule: str, scenario_id: str | None) -> bool:
+    """The coverage table gives ``rule`` of the scenario to the connector (``connector`` or
+    ``both``): never enforced twice unless the pack asks."""
+    return runtime.enforcers.get((rule, scenario_id or "")) in (CONNECTOR, BOTH)
 
 
 def arm_first_response(runtime: Runtime, conn: Connection, *, ticket_id: int,
                        scenario_id: str | None, since: float) -> float | None:
     """Set the ticket's first-response timer in ``conn``'s transaction when the connector
     enforces its scenario's target; returns when it falls due (None: not the connector's)."""
-    target = _watched(runtime).get(scenario_id or "")
-    if target is None or scenario_id is None:
+    if scenario_id is None or not keeps(runtime, FIRST_RESPONSE, scenario_id):
         return None
     policy = runtime.policy
     scenario = policy.scenario(scenario_id)
+    target = float(scenario.targets.first_response or 0)
+    if not target:
+        return None
     due = (business_due(policy.business_hours, since, target) if scenario.business_hours
            else since + target)
     key = timer_key(FIRST_RESPONSE, ticket_id)

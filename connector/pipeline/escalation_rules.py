@@ -44,13 +44,13 @@ from connector.pipeline.escalation import (
     STATUS_UNKNOWN,
     arm,
     disarm,
+    keeps,
     queue_page,
 )
 from connector.store import conversations, messages, sla
 from connector.store.kv import kv_get, kv_set
 from connector.text.triage import triage
 from mappings.business_time import business_due
-from mappings.coverage import connector_rules
 from mappings.policy import Scenario
 
 if TYPE_CHECKING:
@@ -128,12 +128,7 @@ def _scenario(runtime: Runtime, scenario_id: str | None) -> Scenario | None:
 def _kept(runtime: Runtime, trigger: str, scenario: Scenario) -> bool:
     """The scenario's escalation trigger is ``trigger`` and the coverage table gives it to the
     connector (``connector`` or ``both``): never enforced twice unless the pack asks."""
-    ours: frozenset[tuple[str, str]] | None = runtime.extras.get("escalation.rules")
-    if ours is None:
-        ours = frozenset((row.rule, row.scenario) for row in
-                         connector_rules(runtime.policy, runtime.settings.helpdesk.kind))
-        runtime.extras["escalation.rules"] = ours
-    return scenario.escalation.trigger == trigger and (trigger, scenario.id) in ours
+    return scenario.escalation.trigger == trigger and keeps(runtime, trigger, scenario.id)
 
 
 # ---------------------------------------------------------------------- status unknown

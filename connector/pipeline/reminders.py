@@ -34,13 +34,12 @@ from connector.jobs.queue import Job
 from connector.jobs.worker import Reschedule
 from connector.model import TICKET_CLOSED, TICKET_SOLVED, Comment, TicketUpdate, iso_epoch
 from connector.pipeline import guards
-from connector.pipeline.escalation import NOTE_PREFIX, arm
+from connector.pipeline.escalation import NOTE_PREFIX, arm, keeps
 from connector.store import conversations, messages, outbound, reading, sla
 from connector.store.kv import kv_get, kv_set
 from connector.store.optouts import is_opted_out
 from connector.store.timers import cancel_timer, get_timer, set_timer
 from connector.text.quiet_hours import next_allowed
-from mappings.coverage import connector_rules
 from mappings.policy import Scenario, format_duration
 
 if TYPE_CHECKING:
@@ -84,12 +83,7 @@ def _scenario_of(runtime: Runtime, conn: Connection, conversation_id: int) -> Sc
         return None
     if scenario.escalation.trigger != RULE or not scenario.escalation.after:
         return None
-    ours: frozenset[tuple[str, str]] | None = runtime.extras.get("reminders.rules")
-    if ours is None:
-        ours = frozenset((row.rule, row.scenario) for row in
-                         connector_rules(runtime.policy, runtime.settings.helpdesk.kind))
-        runtime.extras["reminders.rules"] = ours
-    return scenario if (RULE, scenario.id) in ours else None
+    return scenario if keeps(runtime, RULE, scenario.id) else None
 
 
 def _clear(conn: Connection, ticket_id: int) -> None:
