@@ -38,7 +38,7 @@ from marshmallow import (
 
 from adapters.helpdesk import HELPDESKS
 from adapters.sms import PROVIDERS
-from connector.config_fields import Duration, Section, parse_duration, url_field
+from connector.config_fields import Duration, Section, TimeOfDay, parse_duration, url_field
 from connector.errors import ConfigurationError
 from connector.text.phones import is_e164
 
@@ -293,17 +293,14 @@ class QueueSchema(Section):
     poll_interval_seconds = mf.Float(validate=validate.Range(0.01, 60))
 
 
-_TIME_ERROR = "not a time of day: write HH:MM, e.g. 08:00"
-
-
 class EscalationSchema(Section):
     settings_class = EscalationSettings
     alert_url = mf.String(validate=validate.Regexp(
         r"^(https?://\S+)?$", error="must be an http:// or https:// URL, or empty (no alerts)"))
     alert_routing_key = mf.String()
     tick = Duration(validate=validate.Range(0.1, 600))
-    proactive_from = mf.Time(format="%H:%M", error_messages={"invalid": _TIME_ERROR})
-    proactive_until = mf.Time(format="%H:%M", error_messages={"invalid": _TIME_ERROR})
+    proactive_from = TimeOfDay()
+    proactive_until = TimeOfDay()
     automated_interval = Duration(validate=validate.Range(0, 86400))
     flood_texts = mf.Integer(strict=True, validate=validate.Range(min=1))
     flood_window = Duration(validate=validate.Range(1, 86400))

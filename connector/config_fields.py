@@ -8,13 +8,15 @@ of the connector but its errors, so adapters and config.py can both use it witho
 
 from __future__ import annotations
 
+import contextlib
 import re
+from datetime import time
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, post_load
 from marshmallow import fields as mf
 
-__all__ = ["Duration", "Section", "parse_duration", "url_field"]
+__all__ = ["Duration", "Section", "TimeOfDay", "parse_duration", "url_field"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -38,6 +40,20 @@ class Duration(mf.Field):
             return parse_duration(value)
         except ValueError as exc:
             raise ValidationError(str(exc)) from exc
+
+
+class TimeOfDay(mf.Field):
+    """A local time written ``HH:MM`` with ASCII digits (``08:00``); loads to ``datetime.time``."""
+
+    _FORM = re.compile(r"[0-9]{2}:[0-9]{2}")
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> time:
+        if isinstance(value, time):  # a TOML local time (08:00:00)
+            return value
+        if isinstance(value, str) and self._FORM.fullmatch(value):
+            with contextlib.suppress(ValueError):
+                return time.fromisoformat(value)
+        raise ValidationError("not a time of day: write HH:MM, e.g. 08:00")
 
 
 def url_field() -> mf.Url:

@@ -86,6 +86,15 @@ def test_defaults_without_file():
          "sqlite"),
         ("[zendesk]\nsubdomain = 'acme'\n[server]\nworker_niceness = 20\n",
          "server.worker_niceness", "less than or equal to 19"),
+        ("[zendesk]\nsubdomain = 'acme'\n[escalation]\nproactive_from = '8h'\n",
+         "escalation.proactive_from", "not a time of day: write HH:MM"),
+        ("[zendesk]\nsubdomain = 'acme'\n[escalation]\nproactive_from = '\u0668:00'\n",
+         "escalation.proactive_from", "not a time of day: write HH:MM"),
+        ("[zendesk]\nsubdomain = 'acme'\n[escalation]\nproactive_from = '22:00'\n"
+         "proactive_until = '08:00'\n", "escalation.proactive_until",
+         "must be later than proactive_from"),
+        ("[zendesk]\nsubdomain = 'acme'\n[escalation]\nflood_texts = 0\n",
+         "escalation.flood_texts", "greater than or equal to 1"),
     ],
 )
 def test_invalid_config_names_the_key(tmp_path, text, key, message):
